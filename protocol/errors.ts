@@ -1,0 +1,42 @@
+/** Error codes (PROTOCOL.md § Error codes). */
+export const ErrorCode = {
+  // compatible core
+  AUTH_REQUIRED: 'AUTH_REQUIRED',
+  CHANNEL_NOT_FOUND: 'CHANNEL_NOT_FOUND',
+  NOT_INVITED: 'NOT_INVITED',
+  INVALID_MSG: 'INVALID_MSG',
+  RATE_LIMITED: 'RATE_LIMITED',
+  AGENT_NOT_FOUND: 'AGENT_NOT_FOUND',
+  CHANNEL_EXISTS: 'CHANNEL_EXISTS',
+  INVALID_NAME: 'INVALID_NAME',
+  SIGNATURE_REQUIRED: 'SIGNATURE_REQUIRED',
+  INVALID_PROPOSAL: 'INVALID_PROPOSAL',
+  // extensions
+  INVALID_SIGNATURE: 'INVALID_SIGNATURE',
+  VERIFY_FAILED: 'VERIFY_FAILED',
+  SLOW_CONSUMER: 'SLOW_CONSUMER',
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The specific cause of an INVALID_PROPOSAL, carried in the ERROR's `reason` field. */
+export const ProposalReason = {
+  PROPOSAL_NOT_FOUND: 'PROPOSAL_NOT_FOUND',
+  PROPOSAL_EXPIRED: 'PROPOSAL_EXPIRED',
+  PROPOSAL_NOT_PENDING: 'PROPOSAL_NOT_PENDING',
+  PROPOSAL_NOT_ACCEPTED: 'PROPOSAL_NOT_ACCEPTED',
+  NOT_PROPOSAL_PARTY: 'NOT_PROPOSAL_PARTY',
+  NOT_PROPOSAL_RECIPIENT: 'NOT_PROPOSAL_RECIPIENT',
+} as const;
+export type ProposalReason = (typeof ProposalReason)[keyof typeof ProposalReason];
+
+/** WebSocket close codes the relay uses. */
+export const CloseCode = {
+  /** Relay shutting down. */
+  GOING_AWAY: 1001,
+  /** Policy violation: flooding, failed proof of possession, slow consumer. */
+  POLICY: 1008,
+  /** Frame over the payload limit. */
+  TOO_BIG: 1009,
+} as const;

@@ -1,0 +1,88 @@
+/** Server → client messages (PROTOCOL.md). Every one carries `ts`, server time in ms. */
+import type { ErrorCode, ProposalReason } from './errors.js';
+import type { ProposalStatusName } from './schemas.js';
+
+interface Stamped { ts: number }
+
+export interface WelcomeFrame extends Stamped {
+  type: 'WELCOME';
+  agent_id: string;
+  /** The relay's name. */
+  server: string;
+  name: string;
+  /** Present when the session has a key: true once it proved possession. */
+  verified?: boolean;
+}
+export interface ChallengeFrame extends Stamped { type: 'CHALLENGE'; nonce: string; server: string }
+export interface MsgFrame extends Stamped {
+  type: 'MSG';
+  from: string;
+  to: string;
+  content: string;
+  sig?: string;
+  /** The signer's own ts, needed to verify `sig` (extension). */
+  sig_ts?: number;
+  /** Set on history replayed after JOINED. */
+  replay?: true;
+}
+export interface JoinedFrame extends Stamped { type: 'JOINED'; channel: string; agents: string[] }
+export interface LeftFrame extends Stamped { type: 'LEFT'; channel: string }
+export interface AgentJoinedFrame extends Stamped { type: 'AGENT_JOINED'; channel: string; agent: string; name?: string }
+export interface AgentLeftFrame extends Stamped { type: 'AGENT_LEFT'; channel: string; agent: string; name?: string }
+export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number }> }
+export interface AgentsFrame extends Stamped { type: 'AGENTS'; channel: string; list: string[] }
+export interface WhoisFrame extends Stamped {
+  type: 'WHOIS';
+  agent: string;
+  name: string;
+  /** SPKI PEM, or null for an ephemeral agent. */
+  pubkey: string | null;
+  verified: boolean;
+}
+export interface PongFrame extends Stamped { type: 'PONG' }
+export interface ErrorFrame extends Stamped {
+  type: 'ERROR';
+  code: ErrorCode;
+  message: string;
+  /** The offending request's type. */
+  ref?: string;
+  /** INVALID_PROPOSAL: the specific cause. */
+  reason?: ProposalReason;
+  /** RATE_LIMITED: when to try again. */
+  retry_after_ms?: number;
+}
+
+export interface ProposalRecord {
+  id: string;
+  from: string;
+  to: string;
+  task: string;
+  amount: number | string | null;
+  currency: string | null;
+  payment_code: string | null;
+  terms: string | null;
+  /** Absolute ms since epoch, or null. */
+  expires: number | null;
+  status: ProposalStatusName;
+  created_at: number;
+  updated_at?: number;
+  sig: string;
+}
+export interface ProposalFrame extends Stamped, ProposalRecord { type: 'PROPOSAL' }
+export interface ProposalStepFrame extends Stamped {
+  type: 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
+  proposal_id: string;
+  status: ProposalStatusName;
+  updated_at: number;
+  /** The agent that took this step. */
+  from: string;
+  payment_code?: string | null;
+  reason?: string | null;
+  proof?: string | null;
+  sig: string;
+}
+export interface ProposalsFrame extends Stamped { type: 'PROPOSALS'; list: ProposalRecord[] }
+
+export type ServerFrame =
+  | WelcomeFrame | ChallengeFrame | MsgFrame | JoinedFrame | LeftFrame | AgentJoinedFrame | AgentLeftFrame
+  | ChannelsFrame | AgentsFrame | WhoisFrame | PongFrame | ErrorFrame | ProposalFrame | ProposalStepFrame | ProposalsFrame;

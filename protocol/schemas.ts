@@ -1,0 +1,117 @@
+/**
+ * superstruct schemas of every client → server message (PROTOCOL.md). The kernel
+ * validates a frame against the schema registered for its `type` before any
+ * handler runs. `type()` structs ignore unknown fields (forward compatibility
+ * with clients newer than us); unknown fields are never relayed.
+ */
+import { define, literal, nullable, number, optional, string, boolean, type, enums, refine, type Struct, type Infer } from 'superstruct';
+import { AGENT_ID, AGENT_NAME, CHANNEL } from './names.js';
+
+/** Struct names whose failures are answered with INVALID_NAME instead of INVALID_MSG. */
+export const NAME_STRUCTS = new Set(['agent_name', 'channel']);
+
+export const AgentName = define<string>('agent_name', (v) =>
+  (typeof v === 'string' && AGENT_NAME.test(v)) || 'must be 1-32 characters of A-Z a-z 0-9 _ -');
+export const ChannelName = define<string>('channel', (v) =>
+  (typeof v === 'string' && CHANNEL.test(v)) || "must be '#' followed by 1-31 characters of A-Z a-z 0-9 _ -");
+export const AgentId = define<string>('agent_id', (v) =>
+  (typeof v === 'string' && AGENT_ID.test(v)) || "must be an agent id: '@' followed by 8 letters or digits");
+/** A MSG target: a channel or an agent id. */
+export const Target = define<string>('target', (v) =>
+  (typeof v === 'string' && (CHANNEL.test(v) || AGENT_ID.test(v))) || "must be a channel ('#name') or an agent id ('@xxxxxxxx')");
+
+/** A string of at most `max` characters (UTF-16 code units, as JS counts them). */
+export const text = (max: number, min = 0): Struct<string, null> =>
+  define<string>(`text`, (v) => {
+    if (typeof v !== 'string') return 'must be a string';
+    if (v.length < min) return min === 1 ? 'must not be empty' : `must be at least ${min} characters`;
+    if (v.length > max) return `is ${v.length} characters; the limit is ${max}`;
+    return true;
+  });
+
+/** A base64 Ed25519 signature (bounded: a real one is 88 chars). */
+export const Signature = text(256, 1);
+/** Client timestamp, ms since epoch. */
+export const Timestamp = refine(number(), 'timestamp', (v) => Number.isFinite(v) || 'must be a finite number');
+
+export const Identify = type({
+  type: literal('IDENTIFY'),
+  name: AgentName,
+  pubkey: optional(nullable(text(4096))),
+});
+export const Verify = type({ type: literal('VERIFY'), sig: Signature });
+export const Join = type({ type: literal('JOIN'), channel: ChannelName });
+export const Leave = type({ type: literal('LEAVE'), channel: ChannelName });
+export const Ping = type({ type: literal('PING') });
+export const ListChannels = type({ type: literal('LIST_CHANNELS') });
+export const ListAgents = type({ type: literal('LIST_AGENTS'), channel: ChannelName });
+export const CreateChannel = type({
+  type: literal('CREATE_CHANNEL'),
+  channel: ChannelName,
+  invite_only: optional(boolean()),
+});
+export const Invite = type({ type: literal('INVITE'), channel: ChannelName, agent: AgentId });
+/** Extension: look up an agent's public key to verify its signatures yourself. */
+export const Whois = type({ type: literal('WHOIS'), agent: AgentId });
+
+/** MSG schema for a given content limit (configurable per relay). */
+export function msgSchema(maxContent: number) {
+  return type({
+    type: literal('MSG'),
+    to: Target,
+    content: text(maxContent),
+    ts: optional(Timestamp),
+    sig: optional(Signature),
+  });
+}
+export const Msg = msgSchema(4096);
+
+/** Bounds on proposal text fields. */
+export const PROPOSAL_LIMITS = { task: 4096, terms: 4096, proof: 4096, reason: 1024, currency: 16, payment_code: 256, id: 64 } as const;
+const ProposalId = text(PROPOSAL_LIMITS.id, 1);
+/** An amount: a non-negative finite number (a numeric string is accepted for 0.3.x clients that send one). */
+export const Amount = define<number | string>('amount', (v) =>
+  (typeof v === 'number' && Number.isFinite(v) && v >= 0) ||
+  (typeof v === 'string' && v.length <= 32 && /^\d+(\.\d+)?$/.test(v)) ||
+  'must be a non-negative number');
+
+export const Proposal = type({
+  type: literal('PROPOSAL'),
+  to: AgentId,
+  task: text(PROPOSAL_LIMITS.task, 1),
+  amount: optional(nullable(Amount)),
+  currency: optional(nullable(text(PROPOSAL_LIMITS.currency))),
+  payment_code: optional(nullable(text(PROPOSAL_LIMITS.payment_code))),
+  terms: optional(nullable(text(PROPOSAL_LIMITS.terms))),
+  expires: optional(nullable(refine(number(), 'expires', (v) => (Number.isFinite(v) && v > 0) || 'must be a positive number of seconds'))),
+  sig: Signature,
+});
+export const Accept = type({ type: literal('ACCEPT'), proposal_id: ProposalId, payment_code: optional(nullable(text(PROPOSAL_LIMITS.payment_code))), sig: Signature });
+export const Reject = type({ type: literal('REJECT'), proposal_id: ProposalId, reason: optional(nullable(text(PROPOSAL_LIMITS.reason))), sig: Signature });
+export const Complete = type({ type: literal('COMPLETE'), proposal_id: ProposalId, proof: optional(nullable(text(PROPOSAL_LIMITS.proof))), sig: Signature });
+export const Dispute = type({ type: literal('DISPUTE'), proposal_id: ProposalId, reason: text(PROPOSAL_LIMITS.reason, 1), sig: Signature });
+export const ProposalStatus = enums(['pending', 'accepted', 'rejected', 'expired', 'completed', 'disputed']);
+/** Extension: an agent's own proposals, e.g. after a reconnect. */
+export const ListProposals = type({
+  type: literal('LIST_PROPOSALS'),
+  status: optional(ProposalStatus),
+  role: optional(enums(['proposer', 'recipient', 'any'])),
+});
+
+export type IdentifyMessage = Infer<typeof Identify>;
+export type VerifyMessage = Infer<typeof Verify>;
+export type JoinMessage = Infer<typeof Join>;
+export type LeaveMessage = Infer<typeof Leave>;
+export type MsgMessage = Infer<typeof Msg>;
+export type CreateChannelMessage = Infer<typeof CreateChannel>;
+export type InviteMessage = Infer<typeof Invite>;
+export type ListAgentsMessage = Infer<typeof ListAgents>;
+export type WhoisMessage = Infer<typeof Whois>;
+export type ProposalMessage = Infer<typeof Proposal>;
+export type AcceptMessage = Infer<typeof Accept>;
+export type RejectMessage = Infer<typeof Reject>;
+export type CompleteMessage = Infer<typeof Complete>;
+export type DisputeMessage = Infer<typeof Dispute>;
+export type ListProposalsMessage = Infer<typeof ListProposals>;
+export type ProposalStatusName = Infer<typeof ProposalStatus>;
+
