@@ -1,0 +1,97 @@
+/** Relay configuration: every bound and rate has a default and can be changed. */
+import { DEFAULT_PORT } from '../protocol/names.js';
+
+export interface RateBucket {
+  /** Tokens a fresh connection has; the most it can send at once. */
+  burst: number;
+  /** Tokens refilled per second. */
+  perSec: number;
+}
+
+export interface RelayConfig {
+  /** Port to listen on; 0 picks an ephemeral port (see `relay.port`). */
+  port: number;
+  host: string;
+  /** The relay's name: in WELCOME, CHALLENGE and the proof-of-possession string. */
+  serverName: string;
+  /** TLS through uWS SSLApp when both are set (file paths). */
+  tls: { cert: string; key: string } | null;
+
+  /** Largest accepted frame in bytes; a larger one closes the socket with 1009. */
+  maxPayloadBytes: number;
+  /** Longest MSG content, in characters. */
+  maxContentChars: number;
+  maxChannels: number;
+  maxChannelsPerAgent: number;
+  maxSessions: number;
+  maxInvitesPerChannel: number;
+
+  /** MSG and proposal frames. */
+  rateMsg: RateBucket;
+  /** Every other frame. */
+  rateOther: RateBucket;
+  /** Refused frames within `floodWindowMs` past which the client is closed (1008). */
+  floodMaxRefusals: number;
+  floodWindowMs: number;
+
+  /** Bytes buffered for a socket past which it is a slow consumer and closed. */
+  slowConsumerBytes: number;
+  /** How often buffered bytes are checked for sockets fed by channel fan-out. */
+  slowConsumerCheckMs: number;
+  /** Seconds without traffic before a socket is closed; pings are sent automatically. */
+  idleTimeoutSec: number;
+
+  /** Proof of possession skipped (0.3.x clients do not answer CHALLENGE). */
+  allowUnverifiedKeys: boolean;
+  /** How long a client has to answer CHALLENGE. */
+  verifyTimeoutMs: number;
+  /** Log message content (off: never a log line per message). */
+  logMessages: boolean;
+  /** Channel messages replayed after JOINED. */
+  historySize: number;
+  /** Empty user-created channels are deleted after this long. */
+  channelIdleMs: number;
+}
+
+export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
+  port: DEFAULT_PORT,
+  host: '0.0.0.0',
+  serverName: 'agentchat',
+  tls: null,
+  maxPayloadBytes: 64 * 1024,
+  maxContentChars: 4096,
+  maxChannels: 10_000,
+  maxChannelsPerAgent: 100,
+  maxSessions: 100_000,
+  maxInvitesPerChannel: 10_000,
+  rateMsg: { burst: 10, perSec: 1 },
+  rateOther: { burst: 100, perSec: 20 },
+  floodMaxRefusals: 100,
+  floodWindowMs: 10_000,
+  slowConsumerBytes: 1024 * 1024,
+  slowConsumerCheckMs: 250,
+  idleTimeoutSec: 120,
+  allowUnverifiedKeys: false,
+  verifyTimeoutMs: 10_000,
+  logMessages: false,
+  historySize: 20,
+  channelIdleMs: 24 * 60 * 60 * 1000,
+});
+
+/** Merge user options over the defaults (nested rate buckets merge field by field). */
+export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
+  const config: RelayConfig = { ...DEFAULT_CONFIG, ...stripUndefined(options) };
+  config.rateMsg = { ...DEFAULT_CONFIG.rateMsg, ...stripUndefined(options.rateMsg ?? {}) };
+  config.rateOther = { ...DEFAULT_CONFIG.rateOther, ...stripUndefined(options.rateOther ?? {}) };
+  for (const [key, value] of Object.entries(config)) {
+    if (typeof value === 'number' && !(Number.isFinite(value) && value >= 0)) {
+      throw new RangeError(`config ${key} must be a non-negative number, got ${value}`);
+    }
+  }
+  if (!Number.isInteger(config.port) || config.port > 65535) throw new RangeError(`port must be 0-65535, got ${config.port}`);
+  return config;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,39 @@
+/**
+ * Frame decoding: one JSON object per text frame. Returns the object, or a string
+ * saying what is wrong with the frame (the kernel answers it as INVALID_MSG).
+ */
+
+// Keys that could reach an object's prototype if a plugin ever merged a frame
+// into another object. Checked precisely only when the cheap scan hits.
+const SUSPECT_KEY = /"(?:__proto__|constructor|prototype)"\s*:/;
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
+
+export type Frame = Record<string, unknown> & { type: string };
+
+export function decodeFrame(text: string): Frame | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'frame is not valid JSON; send one JSON object per text frame';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return 'frame must be a JSON object like {"type":"PING"}';
+  }
+  if (SUSPECT_KEY.test(text) && hasForbiddenKey(value)) {
+    return 'frame has a forbidden key (__proto__, constructor or prototype)';
+  }
+  const type = (value as Record<string, unknown>).type;
+  if (type === undefined) return 'frame has no "type" field';
+  if (typeof type !== 'string') return 'frame field "type" must be a string';
+  return value as Frame;
+}
+
+function hasForbiddenKey(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return value.some(hasForbiddenKey);
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN.has(key) || hasForbiddenKey((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}

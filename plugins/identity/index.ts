@@ -1,0 +1,140 @@
+/**
+ * identity: IDENTIFY, ephemeral ids, Ed25519 keys with proof of possession
+ * (CHALLENGE/VERIFY), one live session per key, verified MSG signatures, WHOIS.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { ErrorCode, CloseCode } from '../../protocol/errors.js';
+import { KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
+import { Identify, Verify, Whois } from '../../protocol/schemas.js';
+import { authSigningString, MAX_SIGNED_TS_SKEW_MS, msgSigningString } from '../../protocol/signing.js';
+import { RelayError, type InboundMsg, type Plugin, type RelayApi, type Session } from '../../kernel/types.js';
+
+interface PendingChallenge {
+  key: PublicKey;
+  name: string;
+  nonce: string;
+  cancelTimeout: () => void;
+}
+
+const EPHEMERAL_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+
+/** '@' + 8 chars of [a-z0-9] from the CSPRNG (rejection sampling keeps it uniform). */
+function randomAgentId(): string {
+  let id = '@';
+  while (id.length < 9) {
+    for (const byte of randomBytes(16)) {
+      if (byte < 252 && id.length < 9) id += EPHEMERAL_ALPHABET[byte % 36];
+    }
+  }
+  return id;
+}
+
+export function identity(): Plugin {
+  return {
+    name: 'identity',
+    setup(relay: RelayApi) {
+      const pending = new WeakMap<Session, PendingChallenge>();
+      /** Parsed keys of admitted sessions, to verify their signatures. */
+      const keys = new WeakMap<Session, KeyObject>();
+      const server = relay.config.serverName;
+
+      const uniqueEphemeralId = (): string => {
+        for (;;) {
+          const id = randomAgentId();
+          if (!relay.sessions.byAgentId(id)) return id;
+        }
+      };
+
+      const refuseIfConnected = (agentId: string) => {
+        if (relay.sessions.byAgentId(agentId)) {
+          throw new RelayError(ErrorCode.INVALID_MSG, `identity ${agentId} is already connected in another session; close that one first`);
+        }
+      };
+
+      relay.handle('IDENTIFY', {
+        schema: Identify,
+        beforeIdentify: true,
+        handle(session, msg) {
+          if (session.agentId !== null) {
+            throw new RelayError(ErrorCode.INVALID_MSG, `already identified as ${session.agentId}; open another connection for another identity`);
+          }
+          if (pending.has(session)) throw new RelayError(ErrorCode.INVALID_MSG, 'IDENTIFY already sent: answer the CHALLENGE with VERIFY');
+          if (msg.pubkey === undefined || msg.pubkey === null) {
+            relay.admit(session, { agentId: uniqueEphemeralId(), name: msg.name, pubkey: null, verified: false });
+            return;
+          }
+          let key: PublicKey;
+          try {
+            key = parsePublicKey(msg.pubkey);
+          } catch (err) {
+            throw new RelayError(ErrorCode.INVALID_MSG, err instanceof KeyFormatError ? err.message : 'pubkey is not a usable Ed25519 key');
+          }
+          refuseIfConnected(key.agentId);
+          if (relay.config.allowUnverifiedKeys) {
+            relay.admit(session, { agentId: key.agentId, name: msg.name, pubkey: key.pem, verified: false });
+            keys.set(session, key.key);
+            return;
+          }
+          const nonce = randomBytes(32).toString('base64');
+          const cancelTimeout = relay.after(relay.config.verifyTimeoutMs, () => {
+            if (!pending.has(session)) return;
+            pending.delete(session);
+            relay.error(session, ErrorCode.VERIFY_FAILED, `no VERIFY within ${relay.config.verifyTimeoutMs / 1000} s of CHALLENGE; sign "AGENTCHAT-AUTH|<server>|<nonce>" with your key`);
+            relay.disconnect(session, CloseCode.POLICY, 'verify timeout');
+          });
+          pending.set(session, { key, name: msg.name, nonce, cancelTimeout });
+          relay.send(session, { type: 'CHALLENGE', nonce, server });
+        },
+      });
+
+      relay.handle('VERIFY', {
+        schema: Verify,
+        beforeIdentify: true,
+        handle(session, msg) {
+          const challenge = pending.get(session);
+          if (!challenge) throw new RelayError(ErrorCode.INVALID_MSG, 'no CHALLENGE is pending: send IDENTIFY with a pubkey first');
+          pending.delete(session);
+          challenge.cancelTimeout();
+          if (!verifySignature(challenge.key.key, authSigningString(server, challenge.nonce), msg.sig)) {
+            relay.error(session, ErrorCode.VERIFY_FAILED, 'VERIFY signature does not match the pubkey you sent; sign "AGENTCHAT-AUTH|<server>|<nonce>" with its private key', { ref: 'VERIFY' });
+            relay.disconnect(session, CloseCode.POLICY, 'verify failed');
+            return;
+          }
+          relay.admit(session, { agentId: challenge.key.agentId, name: challenge.name, pubkey: challenge.key.pem, verified: true });
+          keys.set(session, challenge.key.key);
+        },
+      });
+
+      relay.handle('WHOIS', {
+        schema: Whois,
+        handle(session, msg) {
+          const target = relay.sessions.byAgentId(msg.agent);
+          if (!target) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.agent} is not connected`);
+          relay.send(session, { type: 'WHOIS', agent: msg.agent, name: target.name, pubkey: target.pubkey, verified: target.verified });
+        },
+      });
+
+      // Signed MSGs are verified before routing: a signature that fails is never relayed.
+      relay.hook('message', (session: Session, msg: InboundMsg) => {
+        if (msg.sig === undefined) return;
+        const key = keys.get(session);
+        if (key === undefined) {
+          return new RelayError(ErrorCode.INVALID_SIGNATURE, 'this session has no key, so its signature cannot be verified: IDENTIFY with a pubkey to sign messages');
+        }
+        if (msg.ts === undefined) return new RelayError(ErrorCode.INVALID_SIGNATURE, 'a signed MSG must carry the ts it signed');
+        const skew = msg.ts - Date.now();
+        if (Math.abs(skew) > MAX_SIGNED_TS_SKEW_MS) {
+          return new RelayError(ErrorCode.INVALID_SIGNATURE, `signed ts is ${Math.round(skew / 1000)} s from server time (limit ±300 s); check your clock`);
+        }
+        if (!verifySignature(key, msgSigningString(msg.to, msg.content, msg.ts), msg.sig)) {
+          return new RelayError(ErrorCode.INVALID_SIGNATURE, 'signature does not verify against your key over JSON.stringify({to, content, ts})');
+        }
+      });
+
+      relay.hook('disconnect', (session) => {
+        pending.get(session)?.cancelTimeout();
+        pending.delete(session);
+      });
+    },
+  };
+}

@@ -1,0 +1,33 @@
+/** listing: LIST_CHANNELS (public channels only) and LIST_AGENTS (members only for invite-only channels). */
+import { ErrorCode } from '../../protocol/errors.js';
+import { ListAgents, ListChannels } from '../../protocol/schemas.js';
+import { RelayError, type Plugin } from '../../kernel/types.js';
+
+export function listing(): Plugin {
+  return {
+    name: 'listing',
+    setup(relay) {
+      relay.handle('LIST_CHANNELS', {
+        schema: ListChannels,
+        handle(session) {
+          const list: Array<{ name: string; agents: number }> = [];
+          for (const channel of relay.channels.values()) {
+            if (!channel.inviteOnly) list.push({ name: channel.name, agents: channel.members.size });
+          }
+          relay.send(session, { type: 'CHANNELS', list });
+        },
+      });
+      relay.handle('LIST_AGENTS', {
+        schema: ListAgents,
+        handle(session, msg) {
+          const channel = relay.channels.get(msg.channel);
+          if (!channel) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${msg.channel} does not exist`);
+          if (channel.inviteOnly && !session.channels.has(channel.name)) {
+            throw new RelayError(ErrorCode.NOT_INVITED, `${channel.name} is invite-only; only its members may list its agents`);
+          }
+          relay.send(session, { type: 'AGENTS', channel: channel.name, list: [...channel.members.keys()] });
+        },
+      });
+    },
+  };
+}

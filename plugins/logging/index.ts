@@ -1,0 +1,55 @@
+/**
+ * logging: one structured JSON line per lifecycle event on the relay's logger
+ * (stderr by default). Never a line per message unless `logMessages` is on, and
+ * refusals are throttled per session so a flood cannot flood the log too.
+ */
+import type { ErrorFrame } from '../../protocol/messages.js';
+import type { Plugin, Session } from '../../kernel/types.js';
+
+/** Refusal lines per session per window; the rest are counted, then summarized. */
+const REFUSALS_LOGGED_PER_WINDOW = 5;
+
+export function logging(): Plugin {
+  return {
+    name: 'logging',
+    setup(relay) {
+      const log = relay.logger;
+      const who = (s: Session) => ({ session: s.id, agent: s.agentId, name: s.name, ip: s.remoteAddress });
+      const throttle = new WeakMap<Session, { windowStart: number; logged: number; suppressed: number }>();
+
+      relay.hook('listen', (address) => log.info('start', { ...address, server: relay.config.serverName }));
+      relay.hook('close', () => log.info('stop', { sessions: relay.sessions.size, ...relay.stats }));
+      relay.hook('connect', (s) => log.info('connect', who(s)));
+      relay.hook('identified', (s) => log.info('identify', { ...who(s), verified: s.verified, key: s.pubkey !== null }));
+      relay.hook('joined', (s, channel) => log.info('join', { ...who(s), channel: channel.name }));
+      relay.hook('leave', (s, channel, cause) => log.info('leave', { ...who(s), channel: channel.name, cause }));
+      relay.hook('disconnect', (s, code) => {
+        const t = throttle.get(s);
+        log.info('disconnect', { ...who(s), code, ...(t && t.suppressed > 0 ? { refusals_not_logged: t.suppressed } : {}) });
+      });
+      relay.hook('channelCreated', (channel, by) =>
+        log.info('channel_create', { channel: channel.name, invite_only: channel.inviteOnly, by: by?.agentId ?? null }));
+      relay.hook('channelDeleted', (channel) => log.info('channel_delete', { channel: channel.name }));
+
+      relay.hook('refused', (s, error: Readonly<ErrorFrame>) => {
+        const now = Date.now();
+        let t = throttle.get(s);
+        if (!t || now - t.windowStart > relay.config.floodWindowMs) {
+          if (t && t.suppressed > 0) log.warn('refusals_not_logged', { ...who(s), count: t.suppressed });
+          throttle.set(s, (t = { windowStart: now, logged: 0, suppressed: 0 }));
+        }
+        if (t.logged >= REFUSALS_LOGGED_PER_WINDOW && error.code !== 'SLOW_CONSUMER') {
+          t.suppressed++;
+          return;
+        }
+        t.logged++;
+        const event = error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code === 'SLOW_CONSUMER' ? 'slow_consumer' : 'refused';
+        log.warn(event, { ...who(s), code: error.code, ref: error.ref, message: error.message });
+      });
+
+      if (relay.config.logMessages) {
+        relay.hook('delivered', (s, frame) => log.info('message', { ...who(s), to: frame.to, content: frame.content, signed: frame.sig !== undefined }));
+      }
+    },
+  };
+}
