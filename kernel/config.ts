@@ -17,7 +17,7 @@ export interface RelayConfig {
   /** TLS through uWS SSLApp when both are set (file paths). */
   tls: { cert: string; key: string } | null;
 
-  /** Largest accepted frame in bytes; a larger one closes the socket with 1009. */
+  /** Largest accepted frame in bytes; larger ones get INVALID_MSG (far larger ones close the socket). */
   maxPayloadBytes: number;
   /** Longest MSG content, in characters. */
   maxContentChars: number;
@@ -69,7 +69,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   floodMaxRefusals: 100,
   floodWindowMs: 10_000,
   slowConsumerBytes: 1024 * 1024,
-  slowConsumerCheckMs: 250,
+  slowConsumerCheckMs: 100,
   idleTimeoutSec: 120,
   allowUnverifiedKeys: false,
   verifyTimeoutMs: 10_000,

@@ -176,6 +176,10 @@ export class Kernel {
       this.refuse(session, ErrorCode.INVALID_MSG, 'binary frames are not accepted; send one JSON object per text frame');
       return;
     }
+    if (data.byteLength > this.config.maxPayloadBytes) {
+      this.refuse(session, ErrorCode.INVALID_MSG, `frame is ${data.byteLength} bytes; the limit is ${this.config.maxPayloadBytes}`);
+      return;
+    }
     const frame = decodeFrame(Buffer.from(data).toString('utf8'));
     if (typeof frame === 'string') {
       this.refuse(session, ErrorCode.INVALID_MSG, frame);
@@ -224,7 +228,7 @@ export class Kernel {
   sendRaw(session: SessionState, text: string): boolean {
     if (!session.open) return false;
     const status = session.ws.send(text, false);
-    // 0: queued behind backpressure, 2: dropped by uWS's hard limit.
+    // 1: written, 0: queued behind backpressure, 2: dropped past uWS's hard limit.
     if (status !== 1 && (status === 2 || session.ws.getBufferedAmount() > this.config.slowConsumerBytes)) {
       this.slowConsumer(session);
       return status !== 2;
@@ -265,11 +269,19 @@ export class Kernel {
     }
   }
 
+  /** Queue SLOW_CONSUMER behind what the client has not read yet, then close it. */
   slowConsumer(session: SessionState): void {
-    if (!session.open) return;
+    if (!session.open || session.slow) return;
+    session.slow = true;
     this.stats.slowConsumers++;
-    this.sendError(session, ErrorCode.SLOW_CONSUMER,
-      `closing: more than ${this.config.slowConsumerBytes} bytes were waiting for this client; read faster or join fewer channels`);
+    const frame: ErrorFrame = {
+      type: 'ERROR',
+      code: ErrorCode.SLOW_CONSUMER,
+      message: `closing: more than ${this.config.slowConsumerBytes} bytes were waiting for this client; read faster or join fewer channels`,
+      ts: Date.now(),
+    };
+    session.ws.send(JSON.stringify(frame), false);
+    this.hooks.notify('refused', session, frame);
     this.disconnect(session, 1008, 'slow consumer');
   }
 
@@ -284,6 +296,8 @@ export class Kernel {
   disconnect(session: SessionState, code: number, reason: string): void {
     if (!session.open) return;
     session.ws.end(code, reason);
+    // uWS skips the close frame of a socket past its backpressure limit; then the socket must go at once.
+    if (session.open) session.ws.close();
   }
 
   // ---- identity -------------------------------------------------------------

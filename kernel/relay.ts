@@ -65,10 +65,12 @@ export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[
       const app = config.tls ? uWS.SSLApp({ cert_file_name: config.tls.cert, key_file_name: config.tls.key }) : uWS.App();
       kernel.app = app;
       app.ws<SocketData>('/*', {
-        maxPayloadLength: config.maxPayloadBytes,
-        // uWS's own limit is a hard stop well past ours: our check sends SLOW_CONSUMER first.
+        // Frames a little over our limit get an ERROR from the kernel; uWS drops the connection only far past it.
+        maxPayloadLength: config.maxPayloadBytes + OVERSIZE_HEADROOM,
+        // uWS's own limit sits past ours, so our check can still queue SLOW_CONSUMER and a close frame.
+        // Sends past it are skipped by uWS; the kernel closes such a socket at its next check.
         maxBackpressure: config.slowConsumerBytes * 2 + config.maxPayloadBytes,
-        closeOnBackpressureLimit: 1,
+        closeOnBackpressureLimit: 0,
         idleTimeout: idleTimeout(config.idleTimeoutSec),
         sendPingsAutomatically: true,
         open: (ws) => kernel.onOpen(ws),
@@ -111,6 +113,9 @@ export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[
   };
   return relay;
 }
+
+/** Bytes past maxPayloadBytes that uWS still reads, so the client gets an ERROR instead of a dropped socket. */
+const OVERSIZE_HEADROOM = 1024 * 1024;
 
 /** uWS wants 0 (off) or at least 8 seconds, in multiples of 4. */
 function idleTimeout(seconds: number): number {

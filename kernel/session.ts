@@ -16,6 +16,8 @@ export class SessionState implements Session {
   verified = false;
   readonly channels = new Set<string>();
   open = true;
+  /** Found to be a slow consumer: being closed, nothing more is queued for it. */
+  slow = false;
   readonly msgBucket: BucketState;
   readonly otherBucket: BucketState;
   /** Refused frames in the current flood window, and when that window started. */
