@@ -1,0 +1,380 @@
+/**
+ * AgentChatClient: one agent's connection to a relay, with the API agentchat 0.3.x
+ * users know. Every request returns a promise of the relay's answer frame; it
+ * rejects with an AgentChatError carrying the relay's code, or TIMEOUT /
+ * DISCONNECTED / NOT_CONNECTED. No request waits forever.
+ *
+ * Server ERRORs: one that answers a pending request rejects that request. Every
+ * ERROR is emitted as `server_error`; one that answered no request is also emitted
+ * as `error`, but only while an `error` listener exists (never an unhandled crash).
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket, { type ClientOptions, type RawData } from 'ws';
+import {
+  authSigningString, msgSigningString, signString,
+  type AgentsFrame, type ChallengeFrame, type ChannelsFrame, type ErrorFrame, type JoinedFrame, type LeftFrame,
+  type MsgFrame, type PongFrame, type ServerFrame, type WelcomeFrame, type WhoisFrame,
+} from '../protocol/index.js';
+import { backoffDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
+import { AgentChatError } from './errors.js';
+import type { ClientEvents, InvitedFrame, UnknownFrame } from './events.js';
+import { loadIdentity, type LoadedIdentity } from './identity-file.js';
+import { PendingRequests, type AnyFrame, type PendingSpec } from './pending.js';
+
+export interface AgentChatClientOptions {
+  /** ws:// or wss:// URL of the relay. */
+  server: string;
+  /** Display name in IDENTIFY; defaults to the identity's name, else `agent-<ms>`. */
+  name?: string;
+  /** Path to an identity file, or an identity already loaded: the agent gets its persistent id and signs. */
+  identity?: string | LoadedIdentity;
+  /** Reconnect after a dropped connection, re-identify and re-join channels. */
+  reconnect?: boolean | Partial<ReconnectOptions>;
+  /** How long a request waits for its answer (default 10000 ms). */
+  requestTimeoutMs?: number;
+  /** Passed to the `ws` WebSocket (e.g. TLS `ca`, `rejectUnauthorized`). */
+  wsOptions?: ClientOptions;
+}
+
+/** What a request waits for: its answer frame type and how to recognize its own answer. */
+export interface Expectation {
+  answer: string;
+  match?: (frame: AnyFrame) => boolean;
+  /** For the timeout message, e.g. 'JOINED #foo'. */
+  label: string;
+  /** Request types whose ERROR rejects it (default: the request's own type). */
+  refs?: readonly string[];
+}
+
+/** A client → server frame. */
+export interface OutboundFrame {
+  type: string;
+  [field: string]: unknown;
+}
+
+/** A MSG as this client sends it. */
+interface OutboundMsg extends OutboundFrame {
+  type: 'MSG';
+  to: string;
+  content: string;
+  ts?: number;
+  sig?: string;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** How long disconnect() waits for the relay's close frame before dropping the socket. */
+const CLOSE_GRACE_MS = 1_000;
+
+export class AgentChatClient extends EventEmitter<ClientEvents> {
+  readonly server: string;
+  readonly requestTimeoutMs: number;
+  private readonly nameOption: string | undefined;
+  private readonly identitySource: string | LoadedIdentity | undefined;
+  private readonly reconnectOptions: ReconnectOptions | null;
+  private readonly wsOptions: ClientOptions;
+
+  private loadedIdentity: LoadedIdentity | null;
+  private ws: WebSocket | null = null;
+  private welcome: WelcomeFrame | null = null;
+  private readonly joinedChannels = new Set<string>();
+  private readonly pending = new PendingRequests();
+  /** disconnect() was called: no reconnect. */
+  private closing = false;
+  /** Reconnect attempts since the last WELCOME. */
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private lastSocketError: Error | null = null;
+
+  constructor(options: AgentChatClientOptions) {
+    super();
+    if (typeof options?.server !== 'string' || !/^wss?:\/\//.test(options.server)) {
+      throw new TypeError(`server must be a ws:// or wss:// URL, got ${String(options?.server)}`);
+    }
+    this.server = options.server;
+    this.nameOption = options.name;
+    this.identitySource = options.identity;
+    this.loadedIdentity = typeof options.identity === 'object' ? options.identity : null;
+    this.reconnectOptions = resolveReconnect(options.reconnect);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.wsOptions = options.wsOptions ?? {};
+  }
+
+  /** '@xxxxxxxx' while identified, else null. */
+  get agentId(): string | null {
+    return this.welcome?.agent_id ?? null;
+  }
+
+  /** Channels this agent is in (kept across a reconnect, which re-joins them). */
+  get channels(): ReadonlySet<string> {
+    return this.joinedChannels;
+  }
+
+  /** The loaded identity (after connect() when given as a path), or null for an ephemeral agent. */
+  get identity(): LoadedIdentity | null {
+    return this.loadedIdentity;
+  }
+
+  /** Identified and the socket is open. */
+  get connected(): boolean {
+    return this.welcome !== null && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** The name sent in IDENTIFY. */
+  get name(): string {
+    return this.nameOption ?? this.loadedIdentity?.name ?? this.defaultName;
+  }
+  private readonly defaultName = `agent-${Date.now()}`;
+
+  /** Open the socket and identify (answering CHALLENGE when an identity is loaded). */
+  async connect(): Promise<WelcomeFrame> {
+    if (this.ws !== null) throw new Error('connect() called while already connected or connecting');
+    this.closing = false;
+    if (this.loadedIdentity === null && typeof this.identitySource === 'string') {
+      this.loadedIdentity = await loadIdentity(this.identitySource);
+    }
+    return this.open();
+  }
+
+  /** Close the connection (no reconnect); resolves once the socket is closed. */
+  disconnect(): Promise<void> {
+    this.closing = true;
+    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const ws = this.ws;
+    if (ws === null) {
+      this.joinedChannels.clear();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const force = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+      ws.once('close', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      ws.close(1000);
+    });
+  }
+
+  join(channel: string): Promise<JoinedFrame> {
+    return this.request({ type: 'JOIN', channel }, { answer: 'JOINED', match: (f) => f.channel === channel, label: `JOINED ${channel}` });
+  }
+
+  leave(channel: string): Promise<LeftFrame> {
+    return this.request({ type: 'LEAVE', channel }, { answer: 'LEFT', match: (f) => f.channel === channel, label: `LEFT ${channel}` });
+  }
+
+  /** Send to a channel or an agent; resolves with the relay's echo. Signed when an identity is loaded. */
+  send(to: string, content: string): Promise<MsgFrame> {
+    const frame: OutboundMsg = { type: 'MSG', to, content };
+    if (this.loadedIdentity !== null) {
+      frame.ts = Date.now();
+      frame.sig = signString(this.loadedIdentity.privateKey, msgSigningString(to, content, frame.ts));
+    }
+    const me = this.agentId;
+    return this.request(frame, {
+      answer: 'MSG',
+      match: (f) => f.from === me && f.to === to && f.content === content && f.replay !== true,
+      label: `MSG echo to ${to}`,
+    });
+  }
+
+  /** Direct message; the leading '@' is optional. */
+  dm(agentId: string, content: string): Promise<MsgFrame> {
+    return this.send(agentId.startsWith('@') ? agentId : `@${agentId}`, content);
+  }
+
+  listChannels(): Promise<ChannelsFrame> {
+    return this.request({ type: 'LIST_CHANNELS' }, { answer: 'CHANNELS', label: 'CHANNELS' });
+  }
+
+  listAgents(channel: string): Promise<AgentsFrame> {
+    return this.request({ type: 'LIST_AGENTS', channel }, { answer: 'AGENTS', match: (f) => f.channel === channel, label: `AGENTS ${channel}` });
+  }
+
+  /** Create a channel; the relay joins the creator at once, so this resolves with JOINED. */
+  createChannel(channel: string, inviteOnly = false): Promise<JoinedFrame> {
+    return this.request(
+      { type: 'CREATE_CHANNEL', channel, invite_only: inviteOnly },
+      { answer: 'JOINED', match: (f) => f.channel === channel, label: `JOINED ${channel} after CREATE_CHANNEL` },
+    );
+  }
+
+  /** Invite an agent (need not be online) to a channel you are a member of; resolves with INVITED (extension). */
+  invite(channel: string, agentId: string): Promise<InvitedFrame> {
+    return this.request(
+      { type: 'INVITE', channel, agent: agentId },
+      { answer: 'INVITED', match: (f) => f.channel === channel && f.agent === agentId, label: `INVITED ${agentId} to ${channel}` },
+    );
+  }
+
+  ping(): Promise<PongFrame> {
+    return this.request({ type: 'PING' }, { answer: 'PONG', label: 'PONG' });
+  }
+
+  /** An agent's name and public key (extension), to verify its signatures yourself. */
+  whois(agentId: string): Promise<WhoisFrame> {
+    return this.request({ type: 'WHOIS', agent: agentId }, { answer: 'WHOIS', match: (f) => f.agent === agentId, label: `WHOIS ${agentId}` });
+  }
+
+  /**
+   * Send any frame and wait for its answer: the extension point for message types
+   * this class has no method for (proposals, plugins' own types).
+   */
+  request<T extends { type: string }>(frame: OutboundFrame, expect: Expectation): Promise<T> {
+    if (!this.connected) {
+      return Promise.reject(new AgentChatError('NOT_CONNECTED', `not connected to ${this.server}: cannot send ${frame.type}`));
+    }
+    const spec: PendingSpec = { refs: expect.refs ?? [frame.type], timeoutMs: this.requestTimeoutMs, ...withoutRefs(expect) };
+    const answered = this.pending.add<AnyFrame>(spec);
+    this.write(frame);
+    return answered as Promise<T>;
+  }
+
+  /** Send a frame without waiting for anything. */
+  write(frame: OutboundFrame): void {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) {
+      throw new AgentChatError('NOT_CONNECTED', `not connected to ${this.server}: cannot send ${frame.type}`);
+    }
+    ws.send(JSON.stringify(frame));
+  }
+
+  private open(): Promise<WelcomeFrame> {
+    const ws = new WebSocket(this.server, { handshakeTimeout: this.requestTimeoutMs, ...this.wsOptions });
+    this.ws = ws;
+    this.lastSocketError = null;
+    const welcomed = this.pending.add<WelcomeFrame & AnyFrame>({
+      refs: ['IDENTIFY', 'VERIFY'],
+      answer: 'WELCOME',
+      label: `WELCOME from ${this.server}`,
+      timeoutMs: this.requestTimeoutMs,
+    });
+    ws.on('open', () => {
+      const identity = this.loadedIdentity;
+      this.write(identity === null ? { type: 'IDENTIFY', name: this.name } : { type: 'IDENTIFY', name: this.name, pubkey: identity.pubkey });
+    });
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.receive(rawText(data));
+    });
+    // The 'close' that always follows reports it; kept for the connect() error message.
+    ws.on('error', (err) => {
+      this.lastSocketError = err;
+    });
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+    return welcomed.catch((err: unknown) => {
+      // Refused or timed out: a half-open, unidentified socket is of no use to anyone.
+      if (this.ws === ws) ws.terminate();
+      throw err;
+    });
+  }
+
+  private receive(text: string): void {
+    let frame: AnyFrame;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || typeof (parsed as AnyFrame).type !== 'string') return;
+      frame = parsed as AnyFrame;
+    } catch {
+      return;
+    }
+    this.emit('frame', frame as ServerFrame | UnknownFrame);
+    switch (frame.type) {
+      case 'CHALLENGE':
+        this.answerChallenge(frame as unknown as ChallengeFrame);
+        break;
+      case 'WELCOME':
+        this.welcome = frame as unknown as WelcomeFrame;
+        break;
+      case 'JOINED':
+        if (typeof frame.channel === 'string') this.joinedChannels.add(frame.channel);
+        break;
+      case 'LEFT':
+        if (typeof frame.channel === 'string') this.joinedChannels.delete(frame.channel);
+        break;
+      case 'ERROR':
+        this.onServerError(frame as unknown as ErrorFrame);
+        return;
+    }
+    this.pending.answer(frame);
+    this.emitFrameEvent(frame);
+  }
+
+  private emitFrameEvent(frame: AnyFrame): void {
+    // Extension types have no typed event; they are still emitted under their lowercased name.
+    const emit = EventEmitter.prototype.emit as (this: EventEmitter, event: string, ...args: unknown[]) => boolean;
+    if (frame.type === 'MSG') {
+      emit.call(this, 'message', frame);
+    } else if (frame.type === 'WELCOME') {
+      emit.call(this, 'welcome', frame);
+      emit.call(this, 'connect', frame);
+    } else if (frame.type !== 'ERROR') {
+      emit.call(this, frame.type.toLowerCase(), frame);
+    }
+  }
+
+  private answerChallenge(frame: ChallengeFrame): void {
+    const identity = this.loadedIdentity;
+    // The relay challenges only a session that sent a pubkey, which only happens with an identity.
+    if (identity === null) return;
+    this.write({ type: 'VERIFY', sig: signString(identity.privateKey, authSigningString(frame.server, frame.nonce)) });
+  }
+
+  private onServerError(frame: ErrorFrame): void {
+    const answered = this.pending.fail(frame);
+    this.emit('server_error', frame);
+    if (!answered && this.listenerCount('error') > 0) this.emit('error', frame);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    const wasWelcomed = this.welcome !== null;
+    this.ws = null;
+    this.welcome = null;
+    const cause = this.lastSocketError?.message ?? `closed with code ${code}${reason ? `: ${reason}` : ''}`;
+    this.pending.rejectAll(new AgentChatError('DISCONNECTED', wasWelcomed ? `connection to ${this.server} lost: ${cause}` : `could not connect to ${this.server}: ${cause}`));
+    const options = this.reconnectOptions;
+    const inReconnect = wasWelcomed || this.reconnectAttempt > 0;
+    const willReconnect = !this.closing && options !== null && inReconnect && this.reconnectAttempt < options.maxAttempts;
+    if (this.closing) this.joinedChannels.clear();
+    this.emit('disconnect', { code, reason, willReconnect });
+    if (willReconnect) this.scheduleReconnect(options);
+    else if (!this.closing && options !== null && inReconnect) this.emit('reconnect_failed', { attempts: this.reconnectAttempt });
+  }
+
+  private scheduleReconnect(options: ReconnectOptions): void {
+    const attempt = ++this.reconnectAttempt;
+    const delayMs = backoffDelay(attempt - 1, options);
+    this.emit('reconnecting', { attempt, delayMs });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.closing || this.ws !== null) return;
+      // A failed attempt ends in onClose, which schedules the next one.
+      this.open().then((welcome) => this.afterReconnect(welcome), () => undefined);
+    }, delayMs);
+  }
+
+  private async afterReconnect(welcome: WelcomeFrame): Promise<void> {
+    this.reconnectAttempt = 0;
+    this.emit('reconnect', welcome);
+    const channels = [...this.joinedChannels];
+    const results = await Promise.allSettled(channels.map((channel) => this.join(channel)));
+    results.forEach((result, i) => {
+      // Refused by the relay (gone, invite revoked): stop claiming membership. Connection errors keep it for the next try.
+      if (result.status === 'rejected' && result.reason instanceof AgentChatError && result.reason.frame !== undefined) {
+        this.joinedChannels.delete(channels[i]);
+      }
+    });
+    if (this.connected) this.emit('rejoined', [...this.joinedChannels]);
+  }
+}
+
+function withoutRefs(expect: Expectation): Omit<PendingSpec, 'refs' | 'timeoutMs'> {
+  const { refs: _refs, ...rest } = expect;
+  return rest;
+}
+
+function rawText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
