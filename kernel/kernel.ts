@@ -39,6 +39,9 @@ interface Registered {
 
 type OutFrame = { type: string; [field: string]: unknown };
 
+/** uWS has already rejected text frames that are not valid UTF-8. */
+const utf8 = new TextDecoder();
+
 export class Kernel {
   readonly sessions = new Sessions();
   readonly channels: Channels;
@@ -180,7 +183,7 @@ export class Kernel {
       this.refuse(session, ErrorCode.INVALID_MSG, `frame is ${data.byteLength} bytes; the limit is ${this.config.maxPayloadBytes}`);
       return;
     }
-    const frame = decodeFrame(Buffer.from(data).toString('utf8'));
+    const frame = decodeFrame(utf8.decode(data));
     if (typeof frame === 'string') {
       this.refuse(session, ErrorCode.INVALID_MSG, frame);
       return;
