@@ -71,6 +71,9 @@ export interface ErrorExtras {
   ref?: string;
 }
 
+/** Marks RelayErrors across copies of this module (a plugin may import another copy of agentchat than the CLI bundles). */
+const RELAY_ERROR = Symbol.for('agentchat.RelayError');
+
 /**
  * A refusal: thrown (or returned) by a hook or handler, it becomes an ERROR to the
  * client and stops whatever was about to happen. Anything else thrown is a bug in
@@ -85,7 +88,12 @@ export class RelayError extends Error {
     this.code = code;
     this.extras = extras;
   }
+  /** Recognizes RelayErrors from any copy of this class. */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RELAY_ERROR] === true;
+  }
 }
+Object.defineProperty(RelayError.prototype, RELAY_ERROR, { value: true });
 
 /** A hook may refuse by throwing or returning a RelayError; anything else it returns is ignored. */
 export type HookResult = RelayError | void | undefined;
