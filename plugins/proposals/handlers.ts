@@ -1,0 +1,95 @@
+/** The handlers of PROPOSAL, the four steps and LIST_PROPOSALS. */
+import { ErrorCode } from '../../protocol/errors.js';
+import type { ProposalsFrame } from '../../protocol/messages.js';
+import type { ListProposalsMessage, ProposalMessage } from '../../protocol/schemas.js';
+import { proposalSigningString } from '../../protocol/signing.js';
+import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
+import { deliver, proposalFrame, stepFrame } from './frames.js';
+import type { Signer } from './signer.js';
+import { checkActor, checkState, notFound, STEPS, type StepType } from './steps.js';
+import { newProposalId, type ProposalStore, type StoredProposal } from './store.js';
+
+/** Longest `expires` a PROPOSAL may ask for: 30 days, in seconds. */
+export const MAX_EXPIRES_SEC = 30 * 24 * 60 * 60;
+
+/** What the four step messages have in common (each schema validates its own field). */
+export interface StepMessage {
+  proposal_id: string;
+  sig: string;
+  payment_code?: string | null;
+  reason?: string | null;
+  proof?: string | null;
+}
+
+export interface HandlerContext {
+  relay: RelayApi;
+  store: ProposalStore;
+  signer: Signer;
+  now: () => number;
+  /** Most records one PROPOSALS frame carries (keeps it under the slow-consumer bound). */
+  maxListed: number;
+}
+
+export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
+  return (session: Session, msg: ProposalMessage): void => {
+    const from = session.agentId!;
+    signer.keyOf(session);
+    if (msg.expires != null && msg.expires > MAX_EXPIRES_SEC) {
+      throw new RelayError(ErrorCode.INVALID_MSG, `expires must be at most ${MAX_EXPIRES_SEC} seconds (30 days)`);
+    }
+    if (msg.to === from) throw new RelayError(ErrorCode.INVALID_MSG, 'a proposal needs another agent: "to" is your own id');
+    const target = relay.sessions.byAgentId(msg.to);
+    if (target === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
+    // An ephemeral agent could never sign an answer, and its id never comes back.
+    if (target.pubkey === null) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
+    signer.verify(session, proposalSigningString(msg), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
+    const noRoom = store.roomFor(from);
+    if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish');
+    if (noRoom === 'relay_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'this relay holds as many open proposals as it can; try again later');
+    const createdAt = now();
+    const record: StoredProposal = {
+      id: newProposalId(createdAt),
+      from,
+      to: msg.to,
+      task: msg.task,
+      amount: msg.amount ?? null,
+      currency: msg.currency ?? null,
+      payment_code: msg.payment_code ?? null,
+      terms: msg.terms ?? null,
+      expires: msg.expires == null ? null : createdAt + Math.round(msg.expires * 1000),
+      status: 'pending',
+      created_at: createdAt,
+      updated_at: createdAt,
+      sig: msg.sig,
+    };
+    store.add(record);
+    deliver(relay, record, proposalFrame(record));
+  };
+}
+
+export function stepHandler(type: StepType, { relay, store, signer, now }: HandlerContext) {
+  const rule = STEPS[type];
+  return (session: Session, msg: StepMessage): void => {
+    const actor = session.agentId!;
+    signer.keyOf(session);
+    const record = store.get(msg.proposal_id, now());
+    if (record === undefined) throw notFound(msg.proposal_id);
+    checkActor(type, record, actor);
+    const value = msg[rule.field] ?? null;
+    // The id is in the signed string, so a signature for one proposal is useless on another.
+    signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
+    checkState(type, record);
+    store.transition(record, rule.becomes, now());
+    deliver(relay, record, stepFrame(type, record, actor, rule.field, value, msg.sig));
+  };
+}
+
+export function listHandler({ relay, store, now, maxListed }: HandlerContext) {
+  return (session: Session, msg: ListProposalsMessage): void => {
+    const all = store.list(session.agentId!, now(), { status: msg.status, role: msg.role });
+    const frame: Omit<ProposalsFrame, 'ts'> & { truncated?: true } = { type: 'PROPOSALS', list: all.slice(0, maxListed) };
+    // Extension: the newest `maxListed` were sent; filter by status or role to see others.
+    if (all.length > maxListed) frame.truncated = true;
+    relay.send(session, frame);
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * proposals: signed work proposals between agents — PROPOSAL, ACCEPT, REJECT,
+ * COMPLETE, DISPUTE and LIST_PROPOSALS (extension). Records are kept by agent
+ * id, so an agent that reconnects with its key finds its proposals again.
+ */
+import { Accept, Complete, Dispute, ListProposals, Proposal, Reject, type AcceptMessage, type CompleteMessage, type DisputeMessage, type RejectMessage } from '../../protocol/schemas.js';
+import type { Plugin, RelayApi } from '../../kernel/types.js';
+import { listHandler, proposeHandler, stepHandler, type HandlerContext } from './handlers.js';
+import { createSigner } from './signer.js';
+import { ProposalStore } from './store.js';
+
+export interface ProposalsOptions {
+  /** Open (pending or accepted) proposals an agent may have as proposer (default 1,000). */
+  maxOpenPerAgent?: number;
+  /** Proposals the relay keeps in all; finished ones are evicted first (default 50,000). */
+  maxProposals?: number;
+  /** How long finished and expired proposals stay readable (default 24 h). */
+  retentionMs?: number;
+  /** Most proposals one PROPOSALS answer lists, newest first (default 100). */
+  maxListed?: number;
+  /** How often expired and finished proposals are reclaimed (default: a tenth of retention, at most a minute). */
+  sweepMs?: number;
+  /** The clock for created_at, updated_at and expiry (tests inject one). */
+  now?: () => number;
+}
+
+export function proposals(options: ProposalsOptions = {}): Plugin {
+  return {
+    name: 'proposals',
+    setup(relay: RelayApi) {
+      const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
+      const store = new ProposalStore({
+        maxOpenPerAgent: options.maxOpenPerAgent ?? 1_000,
+        maxProposals: options.maxProposals ?? 50_000,
+        retentionMs,
+      });
+      const now = options.now ?? Date.now;
+      const context: HandlerContext = { relay, store, signer: createSigner(), now, maxListed: options.maxListed ?? 100 };
+
+      relay.handle('PROPOSAL', { schema: Proposal, rateClass: 'msg', handle: proposeHandler(context) });
+      relay.handle<AcceptMessage>('ACCEPT', { schema: Accept, rateClass: 'msg', handle: stepHandler('ACCEPT', context) });
+      relay.handle<RejectMessage>('REJECT', { schema: Reject, rateClass: 'msg', handle: stepHandler('REJECT', context) });
+      relay.handle<CompleteMessage>('COMPLETE', { schema: Complete, rateClass: 'msg', handle: stepHandler('COMPLETE', context) });
+      relay.handle<DisputeMessage>('DISPUTE', { schema: Dispute, rateClass: 'msg', handle: stepHandler('DISPUTE', context) });
+      relay.handle('LIST_PROPOSALS', { schema: ListProposals, handle: listHandler(context) });
+
+      const sweepMs = options.sweepMs ?? Math.max(10, Math.min(60_000, Math.floor(retentionMs / 10)));
+      relay.every(sweepMs, () => store.sweep(now()));
+    },
+  };
+}

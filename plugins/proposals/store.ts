@@ -1,0 +1,145 @@
+/**
+ * The proposal records, indexed by id and by agent id (persistent ids survive
+ * reconnects). Expiry is applied on every read; finished proposals are reclaimed
+ * after a retention period, on read and by `sweep`, so memory stays bounded.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ProposalRecord } from '../../protocol/messages.js';
+import type { ProposalStatusName } from '../../protocol/schemas.js';
+
+/** A record as the store keeps it: `updated_at` is always set (created_at until the first step). */
+export type StoredProposal = ProposalRecord & { updated_at: number };
+
+export type ProposalRole = 'proposer' | 'recipient' | 'any';
+
+export interface StoreLimits {
+  /** Open (pending or accepted) proposals one agent may have as proposer. */
+  maxOpenPerAgent: number;
+  /** Records the relay keeps in all; finished ones are evicted first. */
+  maxProposals: number;
+  /** How long a finished or expired proposal stays readable. */
+  retentionMs: number;
+}
+
+/** Why a new proposal cannot be stored. */
+export type NoRoom = 'agent_open_limit' | 'relay_limit';
+
+const OPEN: ReadonlySet<ProposalStatusName> = new Set(['pending', 'accepted']);
+
+export const isOpen = (status: ProposalStatusName): boolean => OPEN.has(status);
+
+/** `prop_<base36 ms>_<8 hex>` (PROTOCOL.md). */
+export function newProposalId(now: number): string {
+  return `prop_${now.toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+export class ProposalStore {
+  private readonly records = new Map<string, StoredProposal>();
+  /** Ids of finished proposals in the order they finished: the eviction order at the relay limit. */
+  private readonly finished = new Set<string>();
+  private readonly byAgent = new Map<string, Set<string>>();
+  private readonly openByProposer = new Map<string, number>();
+
+  constructor(private readonly limits: StoreLimits) {}
+
+  get size(): number {
+    return this.records.size;
+  }
+
+  /** Null when `proposer` may store one more proposal; evicts the oldest finished one at the relay limit. */
+  roomFor(proposer: string): NoRoom | null {
+    if ((this.openByProposer.get(proposer) ?? 0) >= this.limits.maxOpenPerAgent) return 'agent_open_limit';
+    if (this.records.size < this.limits.maxProposals) return null;
+    const oldest = this.finished.values().next();
+    if (oldest.done) return 'relay_limit';
+    this.remove(oldest.value);
+    return null;
+  }
+
+  add(record: StoredProposal): void {
+    this.records.set(record.id, record);
+    this.index(record.from, record.id);
+    this.index(record.to, record.id);
+    this.countOpen(record.from, +1);
+  }
+
+  /** The proposal with expiry applied, or undefined when unknown or reclaimed. */
+  get(id: string, now: number): StoredProposal | undefined {
+    const record = this.records.get(id);
+    if (record === undefined || this.reclaim(record, now)) return undefined;
+    return record;
+  }
+
+  /** Move an open proposal to `status` (the caller checked the transition is allowed). */
+  transition(record: StoredProposal, status: ProposalStatusName, at: number): void {
+    record.status = status;
+    record.updated_at = at;
+    if (!isOpen(status)) this.finish(record);
+  }
+
+  /** An agent's proposals, newest first, expiry applied. */
+  list(agentId: string, now: number, filter: { status?: ProposalStatusName; role?: ProposalRole }): StoredProposal[] {
+    const ids = this.byAgent.get(agentId);
+    if (ids === undefined) return [];
+    const role = filter.role ?? 'any';
+    const out: StoredProposal[] = [];
+    for (const id of [...ids]) {
+      const record = this.get(id, now);
+      if (record === undefined) continue;
+      if (filter.status !== undefined && record.status !== filter.status) continue;
+      if (role === 'proposer' && record.from !== agentId) continue;
+      if (role === 'recipient' && record.to !== agentId) continue;
+      out.push(record);
+    }
+    // Ids are indexed in creation order.
+    return out.reverse();
+  }
+
+  /** Expire what is due and reclaim what is past retention. */
+  sweep(now: number): void {
+    for (const record of [...this.records.values()]) this.reclaim(record, now);
+  }
+
+  /** Applies expiry; removes and returns true when the record is past retention. */
+  private reclaim(record: StoredProposal, now: number): boolean {
+    if (record.status === 'pending' && record.expires !== null && now > record.expires) {
+      this.transition(record, 'expired', record.expires);
+    }
+    if (isOpen(record.status) || now - record.updated_at < this.limits.retentionMs) return false;
+    this.remove(record.id);
+    return true;
+  }
+
+  private finish(record: StoredProposal): void {
+    this.countOpen(record.from, -1);
+    this.finished.add(record.id);
+  }
+
+  private remove(id: string): void {
+    const record = this.records.get(id);
+    if (record === undefined) return;
+    this.records.delete(id);
+    if (this.finished.delete(id) === false) this.countOpen(record.from, -1);
+    this.unindex(record.from, id);
+    this.unindex(record.to, id);
+  }
+
+  private index(agentId: string, id: string): void {
+    const ids = this.byAgent.get(agentId);
+    if (ids === undefined) this.byAgent.set(agentId, new Set([id]));
+    else ids.add(id);
+  }
+
+  private unindex(agentId: string, id: string): void {
+    const ids = this.byAgent.get(agentId);
+    if (ids === undefined) return;
+    ids.delete(id);
+    if (ids.size === 0) this.byAgent.delete(agentId);
+  }
+
+  private countOpen(agentId: string, delta: number): void {
+    const count = (this.openByProposer.get(agentId) ?? 0) + delta;
+    if (count > 0) this.openByProposer.set(agentId, count);
+    else this.openByProposer.delete(agentId);
+  }
+}
