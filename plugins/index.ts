@@ -6,9 +6,10 @@ import { history } from './history/index.js';
 import { identity } from './identity/index.js';
 import { listing } from './listing/index.js';
 import { logging } from './logging/index.js';
+import { proposals } from './proposals/index.js';
 
-export { channels, history, identity, listing, logging };
+export { channels, history, identity, listing, logging, proposals };
 
 export function corePlugins(_config: RelayConfig): Plugin[] {
-  return [logging(), identity(), channels(), listing(), history()];
+  return [logging(), identity(), channels(), listing(), history(), proposals()];
 }
