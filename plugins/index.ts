@@ -10,6 +10,6 @@ import { proposals } from './proposals/index.js';
 
 export { channels, history, identity, listing, logging, proposals };
 
-export function corePlugins(_config: RelayConfig): Plugin[] {
+export function corePlugins(_config?: RelayConfig): Plugin[] {
   return [logging(), identity(), channels(), listing(), history(), proposals()];
 }
