@@ -45,6 +45,8 @@ export interface RelayConfig {
   allowUnverifiedKeys: boolean;
   /** How long a client has to answer CHALLENGE. */
   verifyTimeoutMs: number;
+  /** How long a connection may stay without IDENTIFY before it is closed (it holds a session slot). */
+  identifyTimeoutMs: number;
   /** Log message content (off: never a log line per message). */
   logMessages: boolean;
   /** Channel messages replayed after JOINED. */
@@ -73,6 +75,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   idleTimeoutSec: 120,
   allowUnverifiedKeys: false,
   verifyTimeoutMs: 10_000,
+  identifyTimeoutMs: 30_000,
   logMessages: false,
   historySize: 20,
   channelIdleMs: 24 * 60 * 60 * 1000,

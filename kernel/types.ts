@@ -89,7 +89,7 @@ export class RelayError extends Error {
     this.extras = extras;
   }
   /** Recognizes RelayErrors from any copy of this class. */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[RELAY_ERROR] === true;
   }
 }

@@ -131,7 +131,22 @@ export function identity(): Plugin {
         }
       });
 
+      // A connection that never identifies would hold a session slot forever (pings keep it alive).
+      const identifyDeadline = new WeakMap<Session, () => void>();
+      relay.hook('connect', (session) => {
+        identifyDeadline.set(session, relay.after(relay.config.identifyTimeoutMs, () => {
+          if (session.agentId !== null || !session.open) return;
+          relay.error(session, ErrorCode.AUTH_REQUIRED, `no IDENTIFY within ${relay.config.identifyTimeoutMs / 1000} s of connecting; closing`);
+          relay.disconnect(session, CloseCode.POLICY, 'identify timeout');
+        }));
+      });
+      relay.hook('identified', (session) => {
+        identifyDeadline.get(session)?.();
+        identifyDeadline.delete(session);
+      });
+
       relay.hook('disconnect', (session) => {
+        identifyDeadline.get(session)?.();
         pending.get(session)?.cancelTimeout();
         pending.delete(session);
       });
