@@ -47,13 +47,21 @@ export class ProposalStore {
   }
 
   /** Null when `proposer` may store one more proposal; evicts the oldest finished one at the relay limit. */
-  roomFor(proposer: string): NoRoom | null {
-    if ((this.openByProposer.get(proposer) ?? 0) >= this.limits.maxOpenPerAgent) return 'agent_open_limit';
+  roomFor(proposer: string, now: number): NoRoom | null {
+    if (this.openCount(proposer) >= this.limits.maxOpenPerAgent) {
+      // Some of them may have expired unread: counting is a read too.
+      for (const id of [...(this.byAgent.get(proposer) ?? [])]) this.get(id, now);
+      if (this.openCount(proposer) >= this.limits.maxOpenPerAgent) return 'agent_open_limit';
+    }
     if (this.records.size < this.limits.maxProposals) return null;
     const oldest = this.finished.values().next();
     if (oldest.done) return 'relay_limit';
     this.remove(oldest.value);
     return null;
+  }
+
+  private openCount(agentId: string): number {
+    return this.openByProposer.get(agentId) ?? 0;
   }
 
   add(record: StoredProposal): void {
@@ -138,7 +146,7 @@ export class ProposalStore {
   }
 
   private countOpen(agentId: string, delta: number): void {
-    const count = (this.openByProposer.get(agentId) ?? 0) + delta;
+    const count = this.openCount(agentId) + delta;
     if (count > 0) this.openByProposer.set(agentId, count);
     else this.openByProposer.delete(agentId);
   }
