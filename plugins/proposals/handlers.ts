@@ -33,7 +33,7 @@ export interface HandlerContext {
 export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
   return (session: Session, msg: ProposalMessage): void => {
     const from = session.agentId!;
-    signer.keyOf(session);
+    signer.requireKey(session);
     if (msg.expires != null && msg.expires > MAX_EXPIRES_SEC) {
       throw new RelayError(ErrorCode.INVALID_MSG, `expires must be at most ${MAX_EXPIRES_SEC} seconds (30 days)`);
     }
@@ -71,15 +71,16 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
   const rule = STEPS[type];
   return (session: Session, msg: StepMessage): void => {
     const actor = session.agentId!;
-    signer.keyOf(session);
-    const record = store.get(msg.proposal_id, now());
+    signer.requireKey(session);
+    const at = now();
+    const record = store.get(msg.proposal_id, at);
     if (record === undefined) throw notFound(msg.proposal_id);
     checkActor(type, record, actor);
     const value = msg[rule.field] ?? null;
     // The id is in the signed string, so a signature for one proposal is useless on another.
     signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
     checkState(type, record);
-    store.transition(record, rule.becomes, now());
+    store.transition(record, rule.becomes, at);
     deliver(relay, record, stepFrame(type, record, actor, rule.field, value, msg.sig));
   };
 }

@@ -11,7 +11,7 @@ import { RelayError, type Session } from '../../kernel/types.js';
 
 export interface Signer {
   /** The session's parsed key; SIGNATURE_REQUIRED for an ephemeral agent. */
-  keyOf(session: Session): KeyObject;
+  requireKey(session: Session): KeyObject;
   /** INVALID_SIGNATURE unless `sig` is the session's signature over `signed`. */
   verify(session: Session, signed: string, sig: string, what: string): void;
 }
@@ -19,7 +19,7 @@ export interface Signer {
 export function createSigner(): Signer {
   const keys = new WeakMap<Session, KeyObject>();
 
-  const keyOf = (session: Session): KeyObject => {
+  const requireKey = (session: Session): KeyObject => {
     let key = keys.get(session);
     if (key !== undefined) return key;
     if (session.pubkey === null) {
@@ -31,9 +31,9 @@ export function createSigner(): Signer {
   };
 
   return {
-    keyOf,
+    requireKey,
     verify(session, signed, sig, what) {
-      if (!verifySignature(keyOf(session), signed, sig)) {
+      if (!verifySignature(requireKey(session), signed, sig)) {
         throw new RelayError(ErrorCode.INVALID_SIGNATURE, `signature does not verify against your key over ${what}`);
       }
     },

@@ -60,10 +60,6 @@ export class ProposalStore {
     return null;
   }
 
-  private openCount(agentId: string): number {
-    return this.openByProposer.get(agentId) ?? 0;
-  }
-
   add(record: StoredProposal): void {
     this.records.set(record.id, record);
     this.index(record.from, record.id);
@@ -143,6 +139,10 @@ export class ProposalStore {
     if (ids === undefined) return;
     ids.delete(id);
     if (ids.size === 0) this.byAgent.delete(agentId);
+  }
+
+  private openCount(agentId: string): number {
+    return this.openByProposer.get(agentId) ?? 0;
   }
 
   private countOpen(agentId: string, delta: number): void {
