@@ -1,0 +1,98 @@
+/**
+ * `agentchat listen <server> [channels...]`: the relay's frames as JSON lines on
+ * stdout (replayed history included, marked `replay: true`); status and errors on
+ * stderr only. Reconnects and re-joins when the connection drops.
+ */
+import type { Sade } from 'sade';
+import { AgentChatClient, AgentChatError } from '../../client/index.js';
+import { clientOptions, withClientFlags, type ClientFlags } from '../client-options.js';
+import { errorLine, EXIT, UsageError } from '../errors.js';
+import { printJsonLine, status } from '../output.js';
+
+/** Handshake and keepalive frames: not part of the stream. */
+const NOT_PRINTED = new Set(['CHALLENGE', 'WELCOME', 'PONG', 'ERROR']);
+
+interface ListenFlags extends ClientFlags {
+  _?: unknown[];
+  'max-messages'?: unknown;
+  timeout?: unknown;
+}
+
+export function registerListen(prog: Sade): void {
+  withClientFlags(
+    prog
+      .command('listen <server> [channels]')
+      .describe('Print the frames of channels (default #general) as JSON lines on stdout.'),
+  )
+    .option('--max-messages', 'Exit 0 after this many MSG frames (replayed ones count)')
+    .option('--timeout', 'Exit 0 after this many seconds')
+    .example('listen ws://localhost:6667 "#general" "#agents" --max-messages 10')
+    .action((server: unknown, first: unknown, flags: ListenFlags) => listen(server, first, flags));
+}
+
+async function listen(server: unknown, first: unknown, flags: ListenFlags): Promise<number> {
+  // sade passes one optional positional; the rest stay in `_`.
+  const channels = [first, ...(flags._ ?? [])].filter((c) => c !== undefined).map(String);
+  if (channels.length === 0) channels.push('#general');
+  const maxMessages = flags['max-messages'] === undefined ? Infinity : count(flags['max-messages'], '--max-messages');
+  const timeoutSec = flags.timeout === undefined ? undefined : seconds(flags.timeout, '--timeout');
+
+  const client = new AgentChatClient(clientOptions(server, flags, { reconnect: true }));
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  let done = false;
+  let messages = 0;
+
+  client.on('frame', (frame) => {
+    if (done || NOT_PRINTED.has(frame.type)) return;
+    printJsonLine(frame);
+    if (frame.type === 'MSG' && ++messages >= maxMessages) {
+      done = true;
+      finish(EXIT.OK);
+    }
+  });
+  let started = false;
+  // Before the stream starts, a refusal rejects connect/join and is reported once, as the exit reason.
+  client.on('server_error', (frame) => {
+    if (started) status(errorLine(AgentChatError.fromFrame(frame)));
+  });
+  client.on('disconnect', (info) => {
+    if (info.willReconnect) status(`disconnected (${info.code}); reconnecting`);
+  });
+  client.on('reconnect', (welcome) => status(`reconnected as ${welcome.agent_id}`));
+  client.on('reconnect_failed', ({ attempts }) => {
+    status(`error: gave up reconnecting after ${attempts} attempts`);
+    finish(EXIT.FAILED);
+  });
+  const stop = () => finish(EXIT.OK);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  try {
+    const welcome = await client.connect();
+    for (const channel of channels) await client.join(channel);
+    started = true;
+    status(`listening on ${channels.join(' ')} as ${welcome.agent_id}`);
+    const timer = timeoutSec === undefined ? null : setTimeout(() => finish(EXIT.OK), timeoutSec * 1000);
+    const code = await finished;
+    if (timer) clearTimeout(timer);
+    return code;
+  } finally {
+    done = true;
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await client.disconnect();
+  }
+}
+
+function count(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function seconds(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`);
+  return n;
+}

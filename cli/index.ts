@@ -1,0 +1,22 @@
+/** The `agentchat` program: one line per command group. */
+import sade from 'sade';
+import pkg from '../package.json' with { type: 'json' };
+import { registerConnect } from './commands/connect.js';
+import { registerIdentity } from './commands/identity.js';
+import { registerListen } from './commands/listen.js';
+import { registerQueries } from './commands/queries.js';
+import { registerSend } from './commands/send.js';
+import { registerServe } from './commands/serve.js';
+import { exitWith, run } from './run.js';
+
+const prog = sade('agentchat').version(pkg.version);
+
+registerServe(prog);
+registerSend(prog);
+registerListen(prog);
+registerQueries(prog);
+registerConnect(prog);
+registerIdentity(prog);
+// registerProposals(prog); // cli/commands/proposals.ts: propose, accept, reject, complete, dispute, proposals
+
+exitWith(await run(prog, process.argv));

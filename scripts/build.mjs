@@ -1,0 +1,36 @@
+// Bundle the CLI and the library with esbuild, then emit the library's type declarations with tsc.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { chmod, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+
+// Bundled CommonJS dependencies call require(); an ESM bundle has none unless we make one.
+const requireShim = "import { createRequire as __agentchatCreateRequire } from 'node:module';\nconst require = __agentchatCreateRequire(import.meta.url);";
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  absWorkingDir: root,
+  // Native or optional: installed as runtime dependencies, loaded from node_modules.
+  external: ['uWebSockets.js', 'ws', 'bufferutil', 'utf-8-validate'],
+  logLevel: 'warning',
+};
+
+await rm(dist, { recursive: true, force: true });
+await Promise.all([
+  build({ ...common, entryPoints: ['cli/index.ts'], outfile: 'dist/cli.js', banner: { js: `#!/usr/bin/env node\n${requireShim}` } }),
+  build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', banner: { js: requireShim } }),
+]);
+await chmod(join(dist, 'cli.js'), 0o755);
+
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+console.log('built dist/cli.js, dist/index.js, dist/types/');
