@@ -13,13 +13,15 @@ import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import {
   authSigningString, msgSigningString, signString,
   type AgentsFrame, type ChallengeFrame, type ChannelsFrame, type ErrorFrame, type JoinedFrame, type LeftFrame,
-  type MsgFrame, type PongFrame, type ServerFrame, type WelcomeFrame, type WhoisFrame,
+  type MsgFrame, type PongFrame, type ProposalFrame, type ProposalsFrame, type ProposalStepFrame, type ServerFrame,
+  type WelcomeFrame, type WhoisFrame,
 } from '../protocol/index.js';
 import { backoffDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { AgentChatError } from './errors.js';
 import type { ClientEvents, InvitedFrame, UnknownFrame } from './events.js';
 import { loadIdentity, type LoadedIdentity } from './identity-file.js';
 import { PendingRequests, type AnyFrame, type PendingSpec } from './pending.js';
+import * as proposals from './proposals.js';
 
 export interface AgentChatClientOptions {
   /** ws:// or wss:// URL of the relay. */
@@ -216,9 +218,35 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     return this.request({ type: 'WHOIS', agent: agentId }, { answer: 'WHOIS', match: (f) => f.agent === agentId, label: `WHOIS ${agentId}` });
   }
 
+  /** Propose work to a connected agent (signed; needs an identity); resolves with the echo carrying the proposal id. */
+  propose(to: string, proposal: proposals.ProposalInput): Promise<ProposalFrame> {
+    return proposals.propose(this, to, proposal);
+  }
+
+  accept(proposalId: string, paymentCode?: string): Promise<ProposalStepFrame> {
+    return proposals.accept(this, proposalId, paymentCode);
+  }
+
+  reject(proposalId: string, reason?: string): Promise<ProposalStepFrame> {
+    return proposals.reject(this, proposalId, reason);
+  }
+
+  complete(proposalId: string, proof?: string): Promise<ProposalStepFrame> {
+    return proposals.complete(this, proposalId, proof);
+  }
+
+  dispute(proposalId: string, reason: string): Promise<ProposalStepFrame> {
+    return proposals.dispute(this, proposalId, reason);
+  }
+
+  /** Your proposals (extension), newest first, e.g. what is pending for you after a reconnect. */
+  listProposals(filter: proposals.ListProposalsFilter = {}): Promise<ProposalsFrame> {
+    return proposals.listProposals(this, filter);
+  }
+
   /**
    * Send any frame and wait for its answer: the extension point for message types
-   * this class has no method for (proposals, plugins' own types).
+   * this class has no method for (plugins' own types).
    */
   request<T extends { type: string }>(frame: OutboundFrame, expect: Expectation): Promise<T> {
     if (!this.connected) {

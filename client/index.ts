@@ -3,6 +3,7 @@ export { AgentChatError, type LocalErrorCode, type AgentChatErrorDetails } from 
 export type { ClientEvents, DisconnectInfo, InvitedFrame, UnknownFrame } from './events.js';
 export { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.js';
 export type { AnyFrame } from './pending.js';
+export type { ListProposalsFilter, ProposalInput } from './proposals.js';
 export {
   defaultIdentityPath, generateIdentity, identityFromFile, loadIdentity, saveIdentity, publicIdentity,
   IdentityExistsError, type IdentityFile, type LoadedIdentity, type PublicIdentity,

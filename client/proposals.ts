@@ -1,0 +1,97 @@
+/**
+ * Signed work proposals from the client side: each request is signed with the
+ * loaded identity and resolves with the relay's frame for it (the PROPOSAL echo
+ * carries the new id). AgentChatClient's proposal methods call these.
+ */
+import {
+  acceptSigningString, completeSigningString, disputeSigningString, proposalSigningString, rejectSigningString, signString,
+  type ProposalFrame, type ProposalsFrame, type ProposalStatusName, type ProposalStepFrame,
+} from '../protocol/index.js';
+import { AgentChatError } from './errors.js';
+import type { LoadedIdentity } from './identity-file.js';
+import type { AnyFrame } from './pending.js';
+
+/** What a proposal offers; `expires` is in seconds from now (at most 30 days). */
+export interface ProposalInput {
+  task: string;
+  amount?: number | string;
+  currency?: string;
+  payment_code?: string;
+  terms?: string;
+  expires?: number;
+}
+
+export interface ListProposalsFilter {
+  status?: ProposalStatusName;
+  role?: 'proposer' | 'recipient' | 'any';
+}
+
+/** The part of AgentChatClient these functions use. */
+export interface ProposalRequester {
+  readonly server: string;
+  readonly connected: boolean;
+  readonly identity: LoadedIdentity | null;
+  readonly agentId: string | null;
+  request<T extends { type: string }>(
+    frame: { type: string; [field: string]: unknown },
+    expect: { answer: string; match?: (frame: AnyFrame) => boolean; label: string },
+  ): Promise<T>;
+}
+
+type StepType = 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
+
+/** The identity to sign with; refused locally (the relay would answer SIGNATURE_REQUIRED) without one. */
+function signer(client: ProposalRequester, what: string): LoadedIdentity {
+  // An identity given as a path is loaded on connect: before that, "not connected" is the real cause.
+  if (!client.connected) throw new AgentChatError('NOT_CONNECTED', `not connected to ${client.server}: cannot send ${what}`);
+  const identity = client.identity;
+  if (identity === null) {
+    throw new AgentChatError('SIGNATURE_REQUIRED', `${what} must be signed: connect with an identity (the identity option, or --identity)`);
+  }
+  return identity;
+}
+
+/** Propose work to a connected agent; resolves with the PROPOSAL echo, whose `id` names it from now on. */
+export async function propose(client: ProposalRequester, to: string, input: ProposalInput): Promise<ProposalFrame> {
+  const identity = signer(client, 'a PROPOSAL');
+  const target = to.startsWith('@') ? to : `@${to}`;
+  const { task, amount, currency, payment_code, terms, expires } = input;
+  const sig = signString(identity.privateKey, proposalSigningString({ to: target, task, amount, currency, payment_code, expires }));
+  const me = client.agentId;
+  return client.request<ProposalFrame>(
+    { type: 'PROPOSAL', to: target, task, amount, currency, payment_code, terms, expires, sig },
+    { answer: 'PROPOSAL', match: (f) => f.from === me && f.to === target && f.sig === sig, label: `PROPOSAL echo to ${target}` },
+  );
+}
+
+/** One step on a proposal, signed; resolves with the relay's frame for it (sent to both parties). */
+async function step(client: ProposalRequester, type: StepType, proposalId: string, field: string, value: string | undefined, signed: string): Promise<ProposalStepFrame> {
+  const identity = signer(client, type);
+  const sig = signString(identity.privateKey, signed);
+  const me = client.agentId;
+  return client.request<ProposalStepFrame>(
+    { type, proposal_id: proposalId, [field]: value, sig },
+    { answer: type, match: (f) => f.proposal_id === proposalId && f.from === me, label: `${type} of ${proposalId}` },
+  );
+}
+
+/** As the recipient: accept, optionally with your own payment code. */
+export const accept = (client: ProposalRequester, proposalId: string, paymentCode?: string) =>
+  step(client, 'ACCEPT', proposalId, 'payment_code', paymentCode, acceptSigningString(proposalId, paymentCode));
+
+/** As the recipient: decline, optionally saying why. */
+export const reject = (client: ProposalRequester, proposalId: string, reason?: string) =>
+  step(client, 'REJECT', proposalId, 'reason', reason, rejectSigningString(proposalId, reason));
+
+/** As either party of an accepted proposal: mark the work done, optionally with a proof. */
+export const complete = (client: ProposalRequester, proposalId: string, proof?: string) =>
+  step(client, 'COMPLETE', proposalId, 'proof', proof, completeSigningString(proposalId, proof));
+
+/** As either party of an accepted proposal: dispute it, saying why. */
+export const dispute = (client: ProposalRequester, proposalId: string, reason: string) =>
+  step(client, 'DISPUTE', proposalId, 'reason', reason, disputeSigningString(proposalId, reason));
+
+/** Your proposals (extension), newest first; e.g. what is pending for you after a reconnect. */
+export function listProposals(client: ProposalRequester, filter: ListProposalsFilter = {}): Promise<ProposalsFrame> {
+  return client.request<ProposalsFrame>({ type: 'LIST_PROPOSALS', ...filter }, { answer: 'PROPOSALS', label: 'PROPOSALS' });
+}
