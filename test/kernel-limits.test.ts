@@ -1,0 +1,251 @@
+/**
+ * Every bound is a clear ERROR, never unbounded growth: rate limits, flooding,
+ * sessions, channels, channels per agent, and slow consumers.
+ */
+import test from 'ava';
+import { connect, connectAs, expectRefused, startRelay, type RelayClient } from './helpers/relay-client.js';
+import type { Relay } from '../kernel/index.js';
+
+test('a burst past the MSG rate limit is refused with RATE_LIMITED and retry_after_ms, and not relayed', async (t) => {
+  const relay = await startRelay(t, { rateMsg: { burst: 3, perSec: 1 } });
+  const alice = await connectAs(t, relay, 'alice');
+  const bob = await connectAs(t, relay, 'bob');
+  await alice.join('#general');
+  await bob.join('#general');
+  for (let i = 0; i < 4; i++) alice.send({ type: 'MSG', to: '#general', content: `m${i}` });
+  const error = await expectRefused(t, alice, 'RATE_LIMITED', 'MSG');
+  t.is(typeof error.retry_after_ms, 'number');
+  t.true(Number(error.retry_after_ms) > 0 && Number(error.retry_after_ms) <= 1000, `retry_after_ms ${String(error.retry_after_ms)}`);
+  await bob.ping();
+  t.deepEqual(bob.pending('MSG').map((m) => m.content), ['m0', 'm1', 'm2']);
+  t.is(relay.api.stats.rateLimited, 1);
+});
+
+test('a rate-limited sender is accepted again after retry_after_ms', async (t) => {
+  const relay = await startRelay(t, { rateMsg: { burst: 1, perSec: 20 } });
+  const alice = await connectAs(t, relay, 'alice');
+  await alice.join('#general');
+  alice.send({ type: 'MSG', to: '#general', content: 'first' });
+  alice.send({ type: 'MSG', to: '#general', content: 'too soon' });
+  const error = await alice.error('RATE_LIMITED');
+  // The token bucket refills with time: waiting is the behaviour under test.
+  await new Promise((resolve) => setTimeout(resolve, Number(error.retry_after_ms) + 20));
+  alice.send({ type: 'MSG', to: '#general', content: 'later' });
+  t.is((await alice.next('MSG')).content, 'first');
+  t.is((await alice.next('MSG')).content, 'later');
+});
+
+test('other frames draw from their own bucket: a PING burst is limited, MSG still flows', async (t) => {
+  const relay = await startRelay(t, { rateOther: { burst: 3, perSec: 1 } });
+  const c = await connect(t, relay);
+  for (let i = 0; i < 4; i++) c.send({ type: 'PING' });
+  for (let i = 0; i < 3; i++) await c.next('PONG');
+  const error = await c.error('RATE_LIMITED');
+  t.is(error.ref, 'PING');
+  t.true(Number(error.retry_after_ms) > 0);
+  // The MSG bucket is untouched (IDENTIFY is refused by the other bucket, so use a second relay client).
+  const relay2 = await startRelay(t, { rateOther: { burst: 3, perSec: 1 } });
+  const alice = await connectAs(t, relay2, 'alice'); // 1 token
+  await alice.join('#general'); // 2 tokens
+  alice.send({ type: 'PING' }); // 3 tokens
+  alice.send({ type: 'PING' });
+  await alice.error('RATE_LIMITED');
+  alice.send({ type: 'MSG', to: '#general', content: 'still allowed' });
+  t.is((await alice.next('MSG')).content, 'still allowed');
+});
+
+test('a client that keeps getting refused is closed with 1008 after floodMaxRefusals', async (t) => {
+  const relay = await startRelay(t, { floodMaxRefusals: 5 });
+  const bystander = await connectAs(t, relay, 'bystander');
+  const c = await connectAs(t, relay, 'flooder');
+  for (let i = 0; i < 20; i++) c.sendRaw('garbage');
+  const closed = await c.closed;
+  t.is(closed.code, 1008);
+  const errors = c.received.filter((f) => f.type === 'ERROR');
+  t.is(errors.filter((e) => e.code === 'INVALID_MSG').length, 6);
+  t.is(errors.at(-1)?.code, 'RATE_LIMITED');
+  t.is(relay.api.stats.floodCloses, 1);
+  await bystander.ping();
+  t.is(relay.api.sessions.size, 1);
+});
+
+test('refusals up to floodMaxRefusals do not close the session', async (t) => {
+  const relay = await startRelay(t, { floodMaxRefusals: 5 });
+  const c = await connectAs(t, relay, 'clumsy');
+  for (let i = 0; i < 5; i++) c.sendRaw('garbage');
+  for (let i = 0; i < 5; i++) await c.error('INVALID_MSG');
+  await c.ping();
+  t.true(c.isOpen);
+  t.is(relay.api.stats.floodCloses, 0);
+});
+
+test('a client that keeps bursting past the rate limit is disconnected with 1008, nothing more relayed', async (t) => {
+  const relay = await startRelay(t, { rateMsg: { burst: 2, perSec: 1 }, floodMaxRefusals: 10 });
+  const alice = await connectAs(t, relay, 'alice');
+  const bob = await connectAs(t, relay, 'bob');
+  await alice.join('#general');
+  await bob.join('#general');
+  for (let i = 0; i < 50; i++) alice.send({ type: 'MSG', to: '#general', content: `spam${i}` });
+  t.is((await alice.closed).code, 1008);
+  await bob.next('AGENT_LEFT');
+  await bob.ping();
+  t.deepEqual(bob.pending('MSG').map((m) => m.content), ['spam0', 'spam1']);
+  t.is(relay.api.stats.floodCloses, 1);
+});
+
+test('a connection past maxSessions gets LIMIT_EXCEEDED and is closed; a freed slot is usable again', async (t) => {
+  const relay = await startRelay(t, { maxSessions: 2 });
+  const a = await connectAs(t, relay, 'a');
+  await connectAs(t, relay, 'b');
+  const c = await connect(t, relay);
+  const error = await c.next('ERROR');
+  t.is(error.code, 'LIMIT_EXCEEDED');
+  const closed = await c.closed;
+  t.not(closed.code, 1000);
+  t.is(relay.api.sessions.size, 2);
+  await a.close();
+  const d = await connectAs(t, relay, 'd');
+  await d.ping();
+  t.is(relay.api.sessions.size, 2);
+});
+
+test('CREATE_CHANNEL past maxChannels is refused with LIMIT_EXCEEDED', async (t) => {
+  // The two built-in channels count.
+  const relay = await startRelay(t, { maxChannels: 3 });
+  const alice = await connectAs(t, relay, 'alice');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#one' });
+  await alice.next('JOINED');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#two' });
+  await expectRefused(t, alice, 'LIMIT_EXCEEDED', 'CREATE_CHANNEL');
+  t.is(relay.api.channels.size, 3);
+  t.is(relay.api.channels.get('#two'), undefined);
+});
+
+test('JOIN past maxChannelsPerAgent is refused with LIMIT_EXCEEDED until one is left', async (t) => {
+  const relay = await startRelay(t, { maxChannelsPerAgent: 2 });
+  const bob = await connectAs(t, relay, 'bob');
+  bob.send({ type: 'CREATE_CHANNEL', channel: '#third' });
+  await bob.next('JOINED');
+  const alice = await connectAs(t, relay, 'alice');
+  await alice.join('#general');
+  await alice.join('#agents');
+  alice.send({ type: 'JOIN', channel: '#third' });
+  await expectRefused(t, alice, 'LIMIT_EXCEEDED', 'JOIN');
+  t.false(relay.api.channels.get('#third')!.members.has(alice.agentId));
+  await bob.ping();
+  t.is(bob.pending('AGENT_JOINED').length, 0);
+  alice.send({ type: 'LEAVE', channel: '#agents' });
+  await alice.next('LEFT');
+  await alice.join('#third');
+});
+
+test('CREATE_CHANNEL past maxChannelsPerAgent channels created and still existing is refused with LIMIT_EXCEEDED', async (t) => {
+  const relay = await startRelay(t, { maxChannelsPerAgent: 2 });
+  const alice = await connectAs(t, relay, 'alice');
+  for (const channel of ['#a1', '#a2']) {
+    alice.send({ type: 'CREATE_CHANNEL', channel });
+    await alice.next('JOINED');
+    alice.send({ type: 'LEAVE', channel });
+    await alice.next('LEFT');
+  }
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#a3' });
+  await expectRefused(t, alice, 'LIMIT_EXCEEDED', 'CREATE_CHANNEL');
+  t.is(relay.api.channels.get('#a3'), undefined);
+});
+
+// BUG: plugins/channels creates the channel before relay.join() checks the creator's per-agent
+// limit; when that JOIN is refused the client gets LIMIT_EXCEEDED but the channel stays (empty,
+// listed, and CHANNEL_EXISTS for a retry). A refusal should leave nothing behind.
+test.failing('a CREATE_CHANNEL refused because the creator is at its channel limit leaves no channel behind', async (t) => {
+  const relay = await startRelay(t, { maxChannelsPerAgent: 2 });
+  const alice = await connectAs(t, relay, 'alice');
+  await alice.join('#general');
+  await alice.join('#agents');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#orphan' });
+  await expectRefused(t, alice, 'LIMIT_EXCEEDED', 'CREATE_CHANNEL');
+  alice.send({ type: 'LIST_CHANNELS' });
+  const list = (await alice.next('CHANNELS')).list as Array<{ name: string }>;
+  t.false(list.some((c) => c.name === '#orphan'), 'the refused channel is not listed');
+  t.is(relay.api.channels.get('#orphan'), undefined);
+});
+
+// ---- slow consumers -----------------------------------------------------------
+
+const SLOW = { slowConsumerBytes: 64 * 1024, slowConsumerCheckMs: 20, rateMsg: { burst: 1_000_000, perSec: 1_000_000 } };
+
+/** Send `content` to `to`, each time awaiting the echo, until the relay has closed a slow consumer. */
+async function publishUntilSlow(relay: Relay, publisher: RelayClient, to: string, content: string): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  let sent = 0;
+  while (relay.api.stats.slowConsumers === 0) {
+    if (Date.now() > deadline || sent > 100_000) throw new Error(`no slow consumer detected after ${sent} messages`);
+    publisher.send({ type: 'MSG', to, content });
+    await publisher.next('MSG');
+    sent++;
+  }
+  return sent;
+}
+
+/** A client that stops reading: its socket is paused, so the relay's buffer for it grows. */
+const pause = (c: RelayClient) => (c.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+const resume = (c: RelayClient) => (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+
+test('a channel member that stops reading is closed as a slow consumer; the publisher is unaffected', async (t) => {
+  const relay = await startRelay(t, SLOW);
+  const slow = await connectAs(t, relay, 'slow');
+  const publisher = await connectAs(t, relay, 'publisher');
+  await slow.join('#general');
+  await publisher.join('#general');
+  pause(slow);
+  await publishUntilSlow(relay, publisher, '#general', 'x'.repeat(4000));
+  t.is(relay.api.stats.slowConsumers, 1);
+  t.is(relay.api.sessions.size, 1);
+  t.is(relay.api.sessions.byAgentId(slow.agentId), undefined);
+  t.false(relay.api.channels.get('#general')!.members.has(slow.agentId));
+  await publisher.ping();
+  publisher.send({ type: 'MSG', to: '#general', content: 'life goes on' });
+  await publisher.next('MSG', (f) => f.content === 'life goes on');
+  resume(slow);
+  const closed = await slow.closed;
+  t.not(closed.code, 1000);
+  t.is(relay.api.stats.slowConsumers, 1, 'counted once');
+});
+
+test('a DM target that stops reading sees everything sent before ERROR SLOW_CONSUMER, then close 1008', async (t) => {
+  const relay = await startRelay(t, SLOW);
+  const slow = await connectAs(t, relay, 'slow');
+  const publisher = await connectAs(t, relay, 'publisher');
+  pause(slow);
+  const sent = await publishUntilSlow(relay, publisher, slow.agentId, 'y'.repeat(4000));
+  t.is(relay.api.sessions.size, 1);
+  resume(slow);
+  const closed = await slow.closed;
+  t.is(closed.code, 1008);
+  const last = slow.received.at(-1)!;
+  t.is(last.type, 'ERROR');
+  t.is(last.code, 'SLOW_CONSUMER');
+  t.is(slow.received.filter((f) => f.type === 'MSG').length, sent);
+  t.is(relay.api.stats.slowConsumers, 1);
+  await publisher.ping();
+});
+
+// BUG: channel fan-out is checked by a timer (slowConsumerCheckMs, default 100 ms). A paced
+// publisher queues far more than the headroom uWS keeps past slowConsumerBytes (maxBackpressure =
+// 2 x slowConsumerBytes + maxPayloadBytes) within one check interval, so uWS drops the rest of the fan-out, drops the SLOW_CONSUMER frame
+// and the close frame: the client that reads on sees a truncated stream and a close 1006, never
+// ERROR SLOW_CONSUMER (the DM path, checked on every send, gets this right: see the test above).
+test.failing('a channel member that stops reading, then reads on, sees ERROR SLOW_CONSUMER before close 1008', async (t) => {
+  // The default check interval (100 ms); 16 KB messages make the overshoot certain on any machine.
+  const relay = await startRelay(t, { ...SLOW, slowConsumerCheckMs: 100, maxContentChars: 20_000 });
+  const slow = await connectAs(t, relay, 'slow');
+  const publisher = await connectAs(t, relay, 'publisher');
+  await slow.join('#general');
+  await publisher.join('#general');
+  pause(slow);
+  await publishUntilSlow(relay, publisher, '#general', 'z'.repeat(16_000));
+  resume(slow);
+  const closed = await slow.closed;
+  const last = slow.received.at(-1)!;
+  t.is(last.code, 'SLOW_CONSUMER', `last frame: ${last.type} ${String(last.code ?? '')}`);
+  t.is(closed.code, 1008);
+});
