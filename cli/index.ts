@@ -4,6 +4,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { registerConnect } from './commands/connect.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerListen } from './commands/listen.js';
+import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
 import { registerServe } from './commands/serve.js';
@@ -17,6 +18,6 @@ registerListen(prog);
 registerQueries(prog);
 registerConnect(prog);
 registerIdentity(prog);
-// registerProposals(prog); // cli/commands/proposals.ts: propose, accept, reject, complete, dispute, proposals
+registerProposals(prog);
 
 exitWith(await run(prog, process.argv));
