@@ -1,0 +1,564 @@
+/**
+ * A load generator process: hosts many `ws` client agents, drives them on command from the bench
+ * over IPC, and verifies what they receive (run id, per-sender order, counts, latency).
+ * Every loop here is bounded by a count and a duration and ends by itself.
+ */
+import { createPrivateKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import WebSocket from 'ws';
+import { authSigningString, msgSigningString } from '../../protocol/signing.js';
+import { Histogram } from '../stats.js';
+import type {
+  AgentSpec,
+  CeilingReply,
+  Command,
+  ConnectReply,
+  Counts,
+  PingReply,
+  PublishReply,
+  Reply,
+  RunReport,
+} from './ipc.js';
+
+const IDENTIFY_TIMEOUT_MS = 20_000;
+const CLOSE_TIMEOUT_MS = 5_000;
+const hrNow = (): number => Number(process.hrtime.bigint());
+
+interface Waiter {
+  expect: string;
+  channel?: string;
+  resolve: (frame: Frame) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+type Frame = Record<string, unknown> & { type?: unknown };
+
+interface PingPair {
+  peer: string;
+  idx: number;
+  seq: number;
+  outstanding: boolean;
+  nextDue: number;
+}
+
+class Agent {
+  id = '';
+  ws!: WebSocket;
+  waiter: Waiter | null = null;
+  /** Per-sender next expected seq, valid for run `runId`. */
+  next = new Map<number, number>();
+  runId = -1;
+  recv0 = 0;
+  closedByUs = false;
+  privateKey: KeyObject | null = null;
+  publicPem = '';
+  pair: PingPair | null = null;
+  signed: string[] = [];
+
+  constructor(readonly key: string, readonly name: string) {}
+
+  request(frame: object, expect: string, channel?: string): Promise<Frame> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        reject(new Error(`${this.key}: no ${expect} within ${IDENTIFY_TIMEOUT_MS} ms`));
+      }, IDENTIFY_TIMEOUT_MS);
+      this.waiter = { expect, channel, resolve, reject, timer };
+      this.ws.send(JSON.stringify(frame));
+    });
+  }
+
+  settle(frame: Frame): boolean {
+    const w = this.waiter;
+    if (!w) return false;
+    const match = frame.type === 'ERROR' || (frame.type === w.expect && (w.channel === undefined || frame.channel === w.channel));
+    if (!match) return false;
+    clearTimeout(w.timer);
+    this.waiter = null;
+    w.resolve(frame);
+    return true;
+  }
+
+  fail(err: Error): void {
+    const w = this.waiter;
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.waiter = null;
+    w.reject(err);
+  }
+}
+
+interface RunState extends Omit<RunReport, 'hist' | 'agents'> {
+  hist: Histogram;
+  flow: boolean;
+}
+
+function newRun(run: number, flow: boolean): RunState {
+  return {
+    run, flow, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
+    orderErrors: 0, stray: 0, replay: 0, other: 0, hist: new Histogram(), lastRecvNs: 0,
+    errorCodes: {}, closeCodes: {}, firstError: '',
+  };
+}
+
+const agents = new Map<string, Agent>();
+/** Channels this worker has created or seen created: later joiners JOIN, the first CREATEs. */
+const channelGates = new Map<string, Promise<void>>();
+let run = newRun(0, false);
+let progressTimer: NodeJS.Timeout | null = null;
+let creditListener: ((allowed: number) => void) | null = null;
+const pingState = { active: false, pings: 0, pongs: 0, ended: false, lastNs: 0, onPong: (_a: Agent, _now: number) => {} };
+
+function noteError(code: string, message: string): void {
+  run.errors++;
+  run.errorCodes[code] = (run.errorCodes[code] ?? 0) + 1;
+  if (!run.firstError) run.firstError = `${code}: ${message}`;
+}
+
+const AGENT_JOINED = Buffer.from('"AGENT_JOINED"');
+const AGENT_LEFT = Buffer.from('"AGENT_LEFT"');
+
+function onFrame(a: Agent, data: WebSocket.RawData): void {
+  const now = hrNow();
+  // Joining a 1,000-member channel sends half a million AGENT_JOINED: count those without
+  // parsing, so the generator stays cheaper than the relay it measures. (Bench contents never
+  // contain these words; a frame this short cannot be a MSG carrying them by accident.)
+  if (data instanceof Buffer && data.length < 200) {
+    if (data.indexOf(AGENT_JOINED) >= 0) {
+      run.agentJoined++;
+      return;
+    }
+    if (data.indexOf(AGENT_LEFT) >= 0) return;
+  }
+  let m: Frame;
+  try {
+    m = JSON.parse(data.toString());
+  } catch {
+    run.stray++;
+    return;
+  }
+  switch (m.type) {
+    case 'MSG':
+      return onMsg(a, m, now);
+    case 'AGENT_JOINED':
+      run.agentJoined++;
+      return;
+    case 'AGENT_LEFT':
+      return;
+    case 'JOINED':
+      run.joined++;
+      a.settle(m);
+      return;
+    case 'WELCOME':
+      a.settle(m);
+      return;
+    case 'CHALLENGE':
+      if (a.privateKey && typeof m.server === 'string' && typeof m.nonce === 'string') {
+        const sig = sign(null, Buffer.from(authSigningString(m.server, m.nonce)), a.privateKey).toString('base64');
+        a.ws.send(JSON.stringify({ type: 'VERIFY', sig }));
+      } else {
+        a.fail(new Error('CHALLENGE for an agent without a key'));
+      }
+      return;
+    case 'ERROR':
+      if (!a.settle(m)) noteError(String(m.code), String(m.message));
+      return;
+    default:
+      run.other++;
+  }
+}
+
+function onMsg(a: Agent, m: Frame, now: number): void {
+  if (m.replay) {
+    run.replay++;
+    return;
+  }
+  const c = m.content;
+  if (typeof c !== 'string') {
+    run.stray++;
+    return;
+  }
+  const p = c.split('|', 5);
+  if (Number(p[1]) !== run.run) {
+    run.stray++;
+    return;
+  }
+  const kind = p[0];
+  if (kind === 'B' || kind === 'S') {
+    if (a.runId !== run.run) {
+      a.runId = run.run;
+      a.next.clear();
+      a.recv0 = 0;
+    }
+    const sender = Number(p[2]);
+    const seq = Number(p[3]);
+    if (seq !== (a.next.get(sender) ?? 0)) run.orderErrors++;
+    a.next.set(sender, seq + 1);
+    if (sender === 0) a.recv0++;
+    run.received++;
+    if (kind === 'B') run.hist.record((now - Number(p[4])) / 1000);
+    run.lastRecvNs = now;
+  } else if (kind === 'P') {
+    if (m.from === a.id) {
+      run.echoes++;
+      return;
+    }
+    run.pingsSeen++;
+    a.ws.send(`{"type":"MSG","to":"${String(m.from)}","content":"Q${c.slice(1)}"}`);
+  } else if (kind === 'Q') {
+    if (m.from === a.id) {
+      run.echoes++;
+      return;
+    }
+    const pair = a.pair;
+    if (!pair || !pair.outstanding || m.from !== pair.peer || Number(p[3]) !== pair.seq) {
+      run.orderErrors++;
+      return;
+    }
+    pair.outstanding = false;
+    run.hist.record((now - Number(p[4])) / 1000);
+    run.received++;
+    run.lastRecvNs = now;
+    pingState.onPong(a, now);
+  } else {
+    run.stray++;
+  }
+}
+
+function openAgent(url: string, spec: AgentSpec): Promise<Agent> {
+  const a = new Agent(spec.key, spec.name);
+  if (spec.signed) {
+    const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+    a.privateKey = privateKey;
+    a.publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  }
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: IDENTIFY_TIMEOUT_MS });
+    a.ws = ws;
+    ws.on('open', () => resolve(a));
+    ws.on('message', (data) => onFrame(a, data));
+    ws.on('error', (err) => {
+      a.fail(err);
+      reject(err);
+    });
+    ws.on('close', (code) => {
+      a.fail(new Error(`closed (${code})`));
+      if (!a.closedByUs) {
+        run.closes++;
+        run.closeCodes[code] = (run.closeCodes[code] ?? 0) + 1;
+      }
+      agents.delete(a.key);
+    });
+  });
+}
+
+async function joinChannel(a: Agent, channel: string, exists = false): Promise<void> {
+  if (exists && !channelGates.has(channel)) channelGates.set(channel, Promise.resolve());
+  const gate = channelGates.get(channel);
+  if (gate) {
+    await gate.catch(() => undefined);
+    return joinOrCreate(a, channel, 'JOIN');
+  }
+  const created = joinOrCreate(a, channel, 'CREATE_CHANNEL');
+  channelGates.set(channel, created);
+  return created;
+}
+
+/** The first agent here creates the channel; a relay that says it exists / is missing gets the other verb. */
+async function joinOrCreate(a: Agent, channel: string, verb: 'JOIN' | 'CREATE_CHANNEL'): Promise<void> {
+  let r = await a.request({ type: verb, channel }, 'JOINED', channel);
+  if (r.type === 'ERROR') {
+    const retry = verb === 'CREATE_CHANNEL' && r.code === 'CHANNEL_EXISTS' ? 'JOIN'
+      : verb === 'JOIN' && r.code === 'CHANNEL_NOT_FOUND' ? 'CREATE_CHANNEL' : null;
+    if (!retry) throw new Error(`${verb} ${channel}: ${String(r.code)} ${String(r.message)}`);
+    r = await a.request({ type: retry, channel }, 'JOINED', channel);
+    if (r.type === 'ERROR') throw new Error(`${retry} ${channel}: ${String(r.code)} ${String(r.message)}`);
+  }
+}
+
+async function connectOne(url: string, spec: AgentSpec, ids: Record<string, string>): Promise<void> {
+  const a = await openAgent(url, spec);
+  agents.set(a.key, a);
+  const identify = a.privateKey ? { type: 'IDENTIFY', name: a.name, pubkey: a.publicPem } : { type: 'IDENTIFY', name: a.name };
+  const w = await a.request(identify, 'WELCOME');
+  if (w.type !== 'WELCOME') throw new Error(`IDENTIFY: ${String(w.code)} ${String(w.message)}`);
+  a.id = String(w.agent_id);
+  ids[a.key] = a.id;
+  if (spec.channel) await joinChannel(a, spec.channel, spec.channelExists);
+}
+
+/** Run fn over items with at most `limit` in flight; count failures, keep the first message. */
+async function limited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<{ failed: number; firstError: string }> {
+  let next = 0;
+  let failed = 0;
+  let firstError = '';
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (err) {
+        failed++;
+        if (!firstError) firstError = (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  return { failed, firstError };
+}
+
+function agentOf(key: string): Agent {
+  const a = agents.get(key);
+  if (!a) throw new Error(`no open agent ${key} in this worker`);
+  return a;
+}
+
+function content(kind: string, runId: number, idx: number, seq: number, t: number, size: number): string {
+  return `${kind}|${runId}|${idx}|${seq}|${t}|`.padEnd(size, 'x');
+}
+
+function presign(cmd: Extract<Command, { op: 'presign' }>): number {
+  let n = 0;
+  for (const s of cmd.senders) {
+    const a = agentOf(s.key);
+    if (!a.privateKey) throw new Error(`${s.key} has no key`);
+    a.signed = [];
+    for (let seq = 0; seq < cmd.perSender; seq++) {
+      const text = content('S', cmd.run, s.idx, seq, 0, cmd.size);
+      const ts = Date.now();
+      const sig = sign(null, Buffer.from(msgSigningString(s.to, text, ts)), a.privateKey).toString('base64');
+      a.signed.push(JSON.stringify({ type: 'MSG', to: s.to, content: text, ts, sig }));
+      n++;
+    }
+  }
+  return n;
+}
+
+function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply> {
+  const senders = cmd.senders.map((s) => ({ a: agentOf(s.key), to: s.to, idx: s.idx, seq: 0 }));
+  const k = senders.length;
+  const maxTotal = cmd.maxPerSender * k;
+  const rateTotal = cmd.ratePerSender * k; // per second
+  const flow = cmd.ratePerSender === 0;
+  let allowed = cmd.window;
+  let total = 0;
+  let firstNs = 0;
+  let lastNs = 0;
+  const start = hrNow();
+  // Fixed rate: the schedule (maxPerSender each) decides the count, the clock only guards against
+  // a generator that cannot keep up. Flow control: the duration decides.
+  const endNs = start + (flow ? cmd.durationMs : 2 * cmd.durationMs + 2000) * 1e6;
+  return new Promise((resolve) => {
+    let waiting = false;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      creditListener = null;
+      clearTimeout(deadline);
+      resolve({ sent: senders.map((s) => s.seq), total, expected: flow ? 0 : maxTotal, rate: rateTotal, firstNs, lastNs });
+    };
+    const deadline = setTimeout(() => {
+      if (waiting) finish();
+    }, (endNs - start) / 1e6 + 1);
+    creditListener = (n) => {
+      allowed = n;
+      if (waiting) {
+        waiting = false;
+        setImmediate(tick);
+      }
+    };
+    const tick = (): void => {
+      if (done) return;
+      let now = hrNow();
+      if (now >= endNs || total >= maxTotal) return finish();
+      const target = flow ? Math.min(allowed, maxTotal) : Math.min(maxTotal, Math.floor(((now - start) * rateTotal) / 1e9) + 1);
+      let n = Math.min(target - total, 256);
+      while (n-- > 0) {
+        const s = senders[total % k];
+        now = hrNow();
+        if (cmd.kind === 'S') {
+          s.a.ws.send(s.a.signed[s.seq]);
+        } else {
+          s.a.ws.send(`{"type":"MSG","to":"${s.to}","content":"${content('B', cmd.run, s.idx, s.seq, now, cmd.size)}"}`);
+        }
+        if (total === 0) firstNs = now;
+        lastNs = now;
+        s.seq++;
+        total++;
+      }
+      if (flow) {
+        if (total < Math.min(allowed, maxTotal)) setImmediate(tick);
+        else waiting = true;
+      } else if (target - total > 0) {
+        setImmediate(tick);
+      } else {
+        const dueInMs = ((total / rateTotal) * 1e9 - (hrNow() - start)) / 1e6;
+        setTimeout(tick, Math.max(0, Math.min(dueInMs, 5)));
+      }
+    };
+    tick();
+  });
+}
+
+function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
+  const intervalNs = 1e9 / cmd.ratePerPair;
+  const start = hrNow();
+  const endNs = start + cmd.durationMs * 1e6;
+  const pairs = cmd.pairs.map((p, i) => {
+    const a = agentOf(p.key);
+    // Spread first pings over one interval so pairs do not fire in lockstep.
+    a.pair = { peer: p.peer, idx: p.idx, seq: -1, outstanding: false, nextDue: start + (intervalNs * i) / cmd.pairs.length };
+    return a;
+  });
+  let pings = 0;
+  let pongs = 0;
+  let firstNs = 0;
+  let lastNs = 0;
+  const send = (a: Agent, now: number): void => {
+    const pair = a.pair as PingPair;
+    pair.seq++;
+    pair.outstanding = true;
+    pair.nextDue = Math.max(pair.nextDue + intervalNs, now); // behind schedule: no catch-up burst
+    a.ws.send(`{"type":"MSG","to":"${pair.peer}","content":"${content('P', cmd.run, pair.idx, pair.seq, now, cmd.size)}"}`);
+    if (pings === 0) firstNs = now;
+    pings++;
+  };
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | null = null;
+    const finish = (): void => {
+      if (timer) clearTimeout(timer);
+      pingState.onPong = () => {};
+      for (const a of pairs) a.pair = null;
+      resolve({ pings, pongs, firstNs, lastNs });
+    };
+    let ending = false;
+    pingState.onPong = (a, now) => {
+      pongs++;
+      lastNs = now;
+      const pair = a.pair as PingPair;
+      if (!ending && now < endNs && now >= pair.nextDue) send(a, now);
+      if (ending && pongs === pings) finish();
+    };
+    const tick = (): void => {
+      const now = hrNow();
+      if (now >= endNs) {
+        ending = true;
+        if (pongs === pings) return finish();
+        timer = setTimeout(finish, 2000); // whatever is still missing is reported as lost
+        return;
+      }
+      for (const a of pairs) {
+        const pair = a.pair as PingPair;
+        if (!pair.outstanding && now >= pair.nextDue) send(a, now);
+      }
+      timer = setTimeout(tick, 1);
+    };
+    tick();
+  });
+}
+
+function counts(): Counts {
+  const { run: r, received, agentJoined, joined, echoes, pingsSeen, closes, errors } = run;
+  return { run: r, received, agentJoined, joined, echoes, pingsSeen, closes, errors };
+}
+
+function collect(): RunReport {
+  const { flow: _flow, hist, ...rest } = run;
+  return { ...rest, hist: hist.toSparse(), agents: agents.size };
+}
+
+function arm(runId: number, flow: boolean): void {
+  run = newRun(runId, flow);
+  if (progressTimer) clearInterval(progressTimer);
+  progressTimer = null;
+  if (!flow) return;
+  progressTimer = setInterval(() => {
+    let min = Infinity;
+    for (const a of agents.values()) min = Math.min(min, a.runId === runId ? a.recv0 : 0);
+    if (min !== Infinity) process.send?.({ ev: 'progress', run: runId, min });
+  }, 10);
+}
+
+async function close(keys?: string[]): Promise<number> {
+  const targets = keys ? keys.map((k) => agents.get(k)).filter((a): a is Agent => a !== undefined) : [...agents.values()];
+  await Promise.all(
+    targets.map(
+      (a) =>
+        new Promise<void>((resolve) => {
+          a.closedByUs = true;
+          if (a.ws.readyState === WebSocket.CLOSED) return resolve();
+          const t = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+          a.ws.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          a.ws.terminate();
+        }),
+    ),
+  );
+  for (const a of targets) agents.delete(a.key);
+  if (agents.size === 0) channelGates.clear();
+  return targets.length;
+}
+
+/** node:crypto's raw Ed25519 verify rate: verifies per CPU-second of this process. */
+function verifyCeiling(ms: number): CeilingReply {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const data = Buffer.from(msgSigningString('#bench', 'x'.repeat(100), Date.now()));
+  const sig = sign(null, data, createPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' })));
+  const c0 = process.cpuUsage();
+  const t0 = Date.now();
+  let verifies = 0;
+  while (Date.now() - t0 < ms) {
+    for (let i = 0; i < 100; i++) if (verify(null, data, publicKey, sig)) verifies++;
+  }
+  const c = process.cpuUsage(c0);
+  return { verifies, cpuS: (c.user + c.system) / 1e6 };
+}
+
+async function handle(cmd: Command): Promise<unknown> {
+  switch (cmd.op) {
+    case 'connect': {
+      const ids: Record<string, string> = {};
+      const r = await limited(cmd.agents, cmd.concurrency, (spec) => connectOne(cmd.url, spec, ids));
+      return { ids, ...r } satisfies ConnectReply;
+    }
+    case 'join':
+      return limited(cmd.joins, cmd.concurrency, ([key, channel]) => joinChannel(agentOf(key), channel, cmd.existing));
+    case 'arm':
+      arm(cmd.run, cmd.flow);
+      return true;
+    case 'count':
+      return counts();
+    case 'collect':
+      return collect();
+    case 'presign':
+      return presign(cmd);
+    case 'publish':
+      return publish(cmd);
+    case 'credit':
+      creditListener?.(cmd.allowed);
+      return undefined;
+    case 'ping':
+      return ping(cmd);
+    case 'close':
+      return close(cmd.keys);
+    case 'verifyCeiling':
+      return verifyCeiling(cmd.ms);
+  }
+}
+
+process.on('message', (msg: Command & { reqId?: number }) => {
+  const reqId = msg.reqId;
+  handle(msg).then(
+    (result) => {
+      if (reqId !== undefined) process.send?.({ reqId, ok: true, result } satisfies Reply);
+    },
+    (err: Error) => {
+      if (reqId !== undefined) process.send?.({ reqId, ok: false, error: err.message } satisfies Reply);
+    },
+  );
+});
+// The bench is gone: nothing left to do here.
+process.on('disconnect', () => process.exit(0));
