@@ -43,10 +43,10 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
     // An ephemeral agent could never sign an answer, and its id never comes back.
     if (target.pubkey === null) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     signer.verify(session, proposalSigningString(msg), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
-    const noRoom = store.roomFor(from, now());
+    const createdAt = now();
+    const noRoom = store.roomFor(from, createdAt);
     if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish');
     if (noRoom === 'relay_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'this relay holds as many open proposals as it can; try again later');
-    const createdAt = now();
     const record: StoredProposal = {
       id: newProposalId(createdAt),
       from,
