@@ -71,7 +71,7 @@ async function step(client: ProposalRequester, type: StepType, proposalId: strin
   const me = client.agentId;
   return client.request<ProposalStepFrame>(
     { type, proposal_id: proposalId, [field]: value, sig },
-    { answer: type, match: (f) => f.proposal_id === proposalId && f.from === me, label: `${type} of ${proposalId}` },
+    { answer: type, match: (f) => f.proposal_id === proposalId && f.by === me, label: `${type} of ${proposalId}` },
   );
 }
 

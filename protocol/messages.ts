@@ -63,6 +63,8 @@ export interface ProposalRecord {
   terms: string | null;
   /** Absolute ms since epoch, or null. */
   expires: number | null;
+  /** `expires` as the proposer sent and signed it (seconds), to verify `sig` (extension). */
+  expires_in: number | null;
   status: ProposalStatusName;
   created_at: number;
   updated_at?: number;
@@ -74,8 +76,11 @@ export interface ProposalStepFrame extends Stamped {
   proposal_id: string;
   status: ProposalStatusName;
   updated_at: number;
-  /** The agent that took this step. */
+  /** The proposer and the recipient, as 0.3.x sends them. */
   from: string;
+  to: string;
+  /** The agent that took this step, whose key signed `sig` (extension). */
+  by: string;
   payment_code?: string | null;
   reason?: string | null;
   proof?: string | null;

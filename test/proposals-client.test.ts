@@ -16,7 +16,7 @@ test('propose resolves with the echo carrying the id; accept and complete resolv
   t.is((await offered)[0].id, echo.id);
 
   const accepted = once(alice, 'accept') as Promise<[ProposalStepFrame]>;
-  t.like(await bob.accept(echo.id, 'pay-bob'), { type: 'ACCEPT', proposal_id: echo.id, status: 'accepted', from: bob.agentId });
+  t.like(await bob.accept(echo.id, 'pay-bob'), { type: 'ACCEPT', proposal_id: echo.id, status: 'accepted', by: bob.agentId });
   t.like((await accepted)[0], { proposal_id: echo.id, payment_code: 'pay-bob' });
 
   t.like(await alice.complete(echo.id, 'merged'), { type: 'COMPLETE', status: 'completed', proof: 'merged' });
@@ -37,7 +37,7 @@ test('reject and dispute resolve; a refused step rejects with the relay code and
 
   const disputed = await alice.propose(bob.agentId!, { task: 'two' });
   await bob.accept(disputed.id);
-  t.like(await alice.dispute(disputed.id, 'never delivered'), { status: 'disputed', from: alice.agentId, reason: 'never delivered' });
+  t.like(await alice.dispute(disputed.id, 'never delivered'), { status: 'disputed', by: alice.agentId, reason: 'never delivered' });
 });
 
 test('without an identity, proposal methods refuse locally with SIGNATURE_REQUIRED', async (t) => {

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import nacl from 'tweetnacl';
-import { agentIdFromPem } from '../protocol/index.js';
+import { acceptSigningString, agentIdFromPem, proposalSigningString, verifySignature, type ProposalSigningFields } from '../protocol/index.js';
 import { connectAgent, startRelay } from './helpers/proposal-agents.js';
 
 /** A key pair as the 0.3.x client makes and uses it: node:crypto, PEM keys, base64 signatures. */
@@ -30,11 +30,16 @@ test('a proposal signed the 0.3.x way (node:crypto, the canonical string built b
   const sig = aliceKeys.sign([p.to, p.task, p.amount || '', p.currency || '', p.payment_code || '', p.expires || ''].join('|'));
   alice.send({ type: 'PROPOSAL', ...p, terms: 'half up front', sig });
   const received = await bob.next('PROPOSAL');
-  t.like(received, { from: alice.agentId, sig, amount: 12.5, terms: 'half up front' });
+  t.like(received, { from: alice.agentId, sig, amount: 12.5, terms: 'half up front', expires_in: 3600 });
+  // Anyone holding alice's public key can check the record from the frame alone.
+  const fromFrame = proposalSigningString({ ...(received as unknown as ProposalSigningFields), expires: received.expires_in as number });
+  t.true(verifySignature(createPublicKey(aliceKeys.pubkey), fromFrame, String(received.sig)));
 
   const id = String(received.id);
   bob.send({ type: 'ACCEPT', proposal_id: id, payment_code: 'sol:def', sig: bobKeys.sign(`ACCEPT|${id}|sol:def`) });
-  t.like(await alice.step('ACCEPT', id), { status: 'accepted', payment_code: 'sol:def' });
+  const accepted = await alice.step('ACCEPT', id);
+  t.like(accepted, { status: 'accepted', payment_code: 'sol:def', from: alice.agentId, to: bob.agentId, by: bob.agentId });
+  t.true(verifySignature(createPublicKey(bobKeys.pubkey), acceptSigningString(id, 'sol:def'), String(accepted.sig)));
   alice.send({ type: 'COMPLETE', proposal_id: id, sig: aliceKeys.sign(`COMPLETE|${id}|`) });
   t.like(await bob.step('COMPLETE', id), { status: 'completed', proof: null });
 });
@@ -59,7 +64,7 @@ test('tweetnacl and node:crypto agree: same seed, same public key, same signatur
   bob.accept(String(id));
   await alice.step('ACCEPT', String(id));
   alice.send({ type: 'DISPUTE', proposal_id: id, reason: 'scope changed', sig: node.sign(`DISPUTE|${String(id)}|scope changed`) });
-  t.like(await bob.step('DISPUTE', String(id)), { status: 'disputed', from: alice.agentId });
+  t.like(await bob.step('DISPUTE', String(id)), { status: 'disputed', by: alice.agentId });
 });
 
 test('an amount of 0 and a numeric-string amount sign exactly as 0.3.x builds them', async (t) => {

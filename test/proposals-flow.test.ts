@@ -22,14 +22,14 @@ test('propose → accept → complete: both parties see every step with the acto
   bob.accept(echo.id, 'pay-bob');
   for (const agent of [alice, bob]) {
     const accept = await agent.step('ACCEPT', echo.id);
-    t.like(accept, { proposal_id: echo.id, status: 'accepted', from: bob.agentId, payment_code: 'pay-bob' });
+    t.like(accept, { proposal_id: echo.id, status: 'accepted', by: bob.agentId, payment_code: 'pay-bob' });
     t.is(typeof accept.sig, 'string');
     t.true(accept.updated_at >= echo.created_at);
   }
 
   alice.complete(echo.id, 'https://example.org/report');
   for (const agent of [alice, bob]) {
-    t.like(await agent.step('COMPLETE', echo.id), { proposal_id: echo.id, status: 'completed', from: alice.agentId, proof: 'https://example.org/report' });
+    t.like(await agent.step('COMPLETE', echo.id), { proposal_id: echo.id, status: 'completed', by: alice.agentId, proof: 'https://example.org/report' });
   }
 });
 
@@ -43,7 +43,7 @@ test('propose → reject: both see the reason, and the proposal can no longer be
 
   bob.reject(id, 'too busy');
   for (const agent of [alice, bob]) {
-    t.like(await agent.step('REJECT', id), { proposal_id: id, status: 'rejected', from: bob.agentId, reason: 'too busy' });
+    t.like(await agent.step('REJECT', id), { proposal_id: id, status: 'rejected', by: bob.agentId, reason: 'too busy' });
   }
 
   bob.accept(id);
@@ -63,7 +63,7 @@ test('accept → dispute by the recipient; a disputed proposal cannot be complet
 
   bob.dispute(id, 'the images never arrived');
   for (const agent of [alice, bob]) {
-    t.like(await agent.step('DISPUTE', id), { proposal_id: id, status: 'disputed', from: bob.agentId, reason: 'the images never arrived' });
+    t.like(await agent.step('DISPUTE', id), { proposal_id: id, status: 'disputed', by: bob.agentId, reason: 'the images never arrived' });
   }
 
   alice.complete(id);
@@ -95,7 +95,7 @@ test('a reconnecting recipient lists what is pending for it and can still accept
 
   again.accept(first.id);
   t.like(await again.step('ACCEPT', first.id), { status: 'accepted' });
-  t.like(await alice.step('ACCEPT', first.id), { status: 'accepted', from: bob.agentId });
+  t.like(await alice.step('ACCEPT', first.id), { status: 'accepted', by: bob.agentId });
 });
 
 test('a step reaches the connected party only; the other finds it in its list after reconnecting', async (t) => {

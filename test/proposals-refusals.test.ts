@@ -166,5 +166,5 @@ test('with allowUnverifiedKeys, unproven keys may take part, and their signature
   t.like(await alice.error(), { code: 'INVALID_SIGNATURE' });
   const { id } = await alice.proposeAndWait(fields);
   bob.accept(id);
-  t.like(await alice.step('ACCEPT', id), { status: 'accepted', from: bob.agentId });
+  t.like(await alice.step('ACCEPT', id), { status: 'accepted', by: bob.agentId });
 });

@@ -7,14 +7,14 @@ import type { StoredProposal } from './store.js';
 export function proposalFrame(p: StoredProposal): ProposalFrame {
   return {
     type: 'PROPOSAL', id: p.id, from: p.from, to: p.to, task: p.task, amount: p.amount, currency: p.currency,
-    payment_code: p.payment_code, terms: p.terms, expires: p.expires, status: p.status, created_at: p.created_at,
+    payment_code: p.payment_code, terms: p.terms, expires: p.expires, expires_in: p.expires_in, status: p.status, created_at: p.created_at,
     sig: p.sig, ts: Date.now(),
   };
 }
 
 export function stepFrame(type: StepType, p: StoredProposal, actor: string, field: StepField, value: string | null, sig: string): ProposalStepFrame {
   return {
-    type, proposal_id: p.id, status: p.status, updated_at: p.updated_at, from: actor, [field]: value, sig, ts: Date.now(),
+    type, proposal_id: p.id, status: p.status, updated_at: p.updated_at, from: p.from, to: p.to, by: actor, [field]: value, sig, ts: Date.now(),
   };
 }
 

@@ -57,6 +57,7 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       payment_code: msg.payment_code ?? null,
       terms: msg.terms ?? null,
       expires: msg.expires == null ? null : createdAt + Math.round(msg.expires * 1000),
+      expires_in: msg.expires ?? null,
       status: 'pending',
       created_at: createdAt,
       updated_at: createdAt,
