@@ -7,6 +7,8 @@ import { RelayError, type Channel, type ChannelTable, type Session } from './typ
 export class ChannelState implements Channel {
   readonly members = new Map<string, SessionState>();
   emptySince: number | null;
+  /** Messages published since the members' buffers were last checked (slow consumers). */
+  sinceCheck = 0;
   constructor(
     readonly name: string,
     readonly inviteOnly: boolean,

@@ -4,8 +4,9 @@
  */
 
 // Keys that could reach an object's prototype if a plugin ever merged a frame
-// into another object. Checked precisely only when the cheap scan hits.
-const SUSPECT_KEY = /"(?:__proto__|constructor|prototype)"\s*:/;
+// into another object. Checked precisely only when the cheap scan hits: a key
+// spelled out, or any \u escape (which could spell one).
+const SUSPECT_KEY = /"(?:__proto__|constructor|prototype)"\s*:|\\u/;
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
 export type Frame = Record<string, unknown> & { type: string };

@@ -57,6 +57,12 @@ export class Kernel {
   private readonly types = new Map<string, Registered>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextSessionId = 1;
+  /**
+   * Channel messages between checks of the members' buffers: few enough that even the
+   * largest possible frames cannot fill uWS's headroom past slowConsumerBytes between
+   * two checks, so SLOW_CONSUMER and the close frame always fit behind the backlog.
+   */
+  private readonly slowCheckEvery: number;
   /** Set when shutting down: sessions close without telling the others. */
   closing = false;
   app: TemplatedApp | null = null;
@@ -66,6 +72,9 @@ export class Kernel {
     readonly logger: Logger,
   ) {
     this.hooks = new HookRegistry((plugin, where, err) => this.pluginFailed(plugin, where, err));
+    // Headroom uWS keeps past our bound (see relay.ts), over the largest MSG frame (6 bytes per escaped char).
+    const headroom = config.slowConsumerBytes + config.maxPayloadBytes;
+    this.slowCheckEvery = Math.max(1, Math.min(64, Math.floor(headroom / (config.maxContentChars * 6 + 1024))));
     this.channels = new Channels(config.maxChannels, {
       created: (channel, by) => this.hooks.notify('channelCreated', channel, by),
       deleted: (channel) => this.hooks.notify('channelDeleted', channel),
@@ -288,7 +297,16 @@ export class Kernel {
     this.disconnect(session, 1008, 'slow consumer');
   }
 
-  /** Sockets fed by channel fan-out are checked on a timer: per-publish checks would loop over members. */
+  /** Members of a busy channel are checked every few messages: the cost per delivery stays negligible. */
+  private checkMembers(channel: ChannelState): void {
+    channel.sinceCheck = 0;
+    const bound = this.config.slowConsumerBytes;
+    for (const member of channel.members.values()) {
+      if (member.ws.getBufferedAmount() > bound) this.slowConsumer(member);
+    }
+  }
+
+  /** The time-based backstop: quiet channels and sockets fed by many channels. */
   sweepSlowConsumers(): void {
     const bound = this.config.slowConsumerBytes;
     for (const session of this.sessions.all) {
@@ -395,6 +413,8 @@ export class Kernel {
     const text = JSON.stringify(frame);
     if (target === undefined) {
       this.app!.publish(to, text, false);
+      const channel = this.channels.get(to)!;
+      if (++channel.sinceCheck >= this.slowCheckEvery) this.checkMembers(channel);
     } else {
       this.sendRaw(target, text);
       if (target !== session) this.sendRaw(session, text);

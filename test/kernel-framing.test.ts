@@ -173,7 +173,7 @@ test('a MSG with a nested forbidden key is not relayed', async (t) => {
 // BUG: the cheap pre-scan in kernel/frame.ts matches the raw text `"__proto__"`, but JSON lets a
 // key be written with escapes ("\u005f_proto__") that JSON.parse turns into the same own
 // "__proto__" key. Such a frame skips the precise check and is accepted (PING → PONG).
-test.failing('a forbidden key written with a JSON unicode escape is refused too', async (t) => {
+test('a forbidden key written with a JSON unicode escape is refused too', async (t) => {
   const relay = await startRelay(t);
   const c = await connect(t, relay);
   c.sendRaw('{"type":"PING","\\u005f_proto__":{"polluted":true}}');

@@ -36,9 +36,16 @@ export function channels(options: ChannelsOptions = {}): Plugin {
           }
           const channel = relay.channels.create(msg.channel, { inviteOnly: msg.invite_only === true, createdBy: session });
           if (channel.inviteOnly) invites.set(channel.name, new Set([agentId]));
+          try {
+            relay.join(session, channel.name);
+          } catch (err) {
+            // The creator could not join (e.g. at its channel limit): leave nothing behind.
+            invites.delete(channel.name);
+            relay.channels.delete(channel.name);
+            throw err;
+          }
           if (mine) mine.add(channel.name);
           else created.set(agentId, new Set([channel.name]));
-          relay.join(session, channel.name);
         },
       });
 
