@@ -23,8 +23,11 @@ export interface Sender {
 export type Command =
   | { op: 'connect'; url: string; agents: AgentSpec[]; concurrency: number }
   | { op: 'join'; joins: Array<[key: string, channel: string]>; concurrency: number; existing?: boolean }
-  /** Start a run: per-run counters reset; `flow` turns on progress events every 10 ms. */
-  | { op: 'arm'; run: number; flow: boolean }
+  /**
+   * Start a run: per-run counters reset. `flow` (agent key prefixes) turns on progress events
+   * every 10 ms: the least any of those agents has received from sender 0.
+   */
+  | { op: 'arm'; run: number; flow?: string[] }
   | { op: 'count' }
   | { op: 'collect' }
   | { op: 'presign'; run: number; senders: Sender[]; perSender: number; size: number }
@@ -42,8 +45,10 @@ export type Command =
       window: number;
     }
   | { op: 'credit'; allowed: number }
+  /** DM ping-pong: each pair sends ratePerPair × durationMs pings, one in flight at a time. */
   | { op: 'ping'; run: number; pairs: Array<{ key: string; peer: string; idx: number }>; ratePerPair: number; durationMs: number; size: number }
-  | { op: 'close'; keys?: string[] }
+  /** Close the agents whose keys start with one of `prefixes` (all agents without). */
+  | { op: 'close'; prefixes?: string[] }
   | { op: 'verifyCeiling'; ms: number };
 
 export interface ConnectReply {
@@ -93,6 +98,8 @@ export interface PublishReply {
 
 export interface PingReply {
   pings: number;
+  /** Pings scheduled (pairs × rate × duration). */
+  expected: number;
   pongs: number;
   firstNs: number;
   lastNs: number;

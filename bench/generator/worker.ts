@@ -90,12 +90,11 @@ class Agent {
 
 interface RunState extends Omit<RunReport, 'hist' | 'agents'> {
   hist: Histogram;
-  flow: boolean;
 }
 
-function newRun(run: number, flow: boolean): RunState {
+function newRun(run: number): RunState {
   return {
-    run, flow, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
+    run, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
     orderErrors: 0, stray: 0, replay: 0, other: 0, hist: new Histogram(), lastRecvNs: 0,
     errorCodes: {}, closeCodes: {}, firstError: '',
   };
@@ -104,10 +103,10 @@ function newRun(run: number, flow: boolean): RunState {
 const agents = new Map<string, Agent>();
 /** Channels this worker has created or seen created: later joiners JOIN, the first CREATEs. */
 const channelGates = new Map<string, Promise<void>>();
-let run = newRun(0, false);
+let run = newRun(0);
 let progressTimer: NodeJS.Timeout | null = null;
 let creditListener: ((allowed: number) => void) | null = null;
-const pingState = { active: false, pings: 0, pongs: 0, ended: false, lastNs: 0, onPong: (_a: Agent, _now: number) => {} };
+const pingState = { onPong: (_a: Agent, _now: number): void => {} };
 
 function noteError(code: string, message: string): void {
   run.errors++;
@@ -403,8 +402,10 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
 
 function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
   const intervalNs = 1e9 / cmd.ratePerPair;
+  const perPair = Math.max(1, Math.round((cmd.ratePerPair * cmd.durationMs) / 1000));
   const start = hrNow();
-  const endNs = start + cmd.durationMs * 1e6;
+  // The schedule decides the count; the clock only stops a run whose round trips cannot keep up.
+  const giveUpNs = start + (2 * cmd.durationMs + 2000) * 1e6;
   const pairs = cmd.pairs.map((p, i) => {
     const a = agentOf(p.key);
     // Spread first pings over one interval so pairs do not fire in lockstep.
@@ -419,39 +420,39 @@ function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
     const pair = a.pair as PingPair;
     pair.seq++;
     pair.outstanding = true;
-    pair.nextDue = Math.max(pair.nextDue + intervalNs, now); // behind schedule: no catch-up burst
+    // After a stall, pings go back to back (one in flight) until the schedule is caught up.
+    pair.nextDue += intervalNs;
     a.ws.send(`{"type":"MSG","to":"${pair.peer}","content":"${content('P', cmd.run, pair.idx, pair.seq, now, cmd.size)}"}`);
     if (pings === 0) firstNs = now;
     pings++;
   };
+  const due = (a: Agent, now: number): boolean => {
+    const pair = a.pair as PingPair;
+    return !pair.outstanding && pair.seq + 1 < perPair && now >= pair.nextDue && now < giveUpNs;
+  };
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | null = null;
+    let finished = false;
     const finish = (): void => {
+      if (finished) return;
+      finished = true;
       if (timer) clearTimeout(timer);
       pingState.onPong = () => {};
       for (const a of pairs) a.pair = null;
-      resolve({ pings, pongs, firstNs, lastNs });
+      resolve({ pings, expected: perPair * pairs.length, pongs, firstNs, lastNs });
     };
-    let ending = false;
+    const allDone = (): boolean => pongs === pings && pairs.every((a) => (a.pair as PingPair).seq + 1 >= perPair);
     pingState.onPong = (a, now) => {
       pongs++;
       lastNs = now;
-      const pair = a.pair as PingPair;
-      if (!ending && now < endNs && now >= pair.nextDue) send(a, now);
-      if (ending && pongs === pings) finish();
+      if (due(a, now)) send(a, now);
+      else if (allDone()) finish();
     };
     const tick = (): void => {
       const now = hrNow();
-      if (now >= endNs) {
-        ending = true;
-        if (pongs === pings) return finish();
-        timer = setTimeout(finish, 2000); // whatever is still missing is reported as lost
-        return;
-      }
-      for (const a of pairs) {
-        const pair = a.pair as PingPair;
-        if (!pair.outstanding && now >= pair.nextDue) send(a, now);
-      }
+      if (allDone()) return finish();
+      if (now >= giveUpNs + 2e9) return finish(); // what is still missing is reported as lost
+      for (const a of pairs) if (due(a, now)) send(a, now);
       timer = setTimeout(tick, 1);
     };
     tick();
@@ -464,24 +465,28 @@ function counts(): Counts {
 }
 
 function collect(): RunReport {
-  const { flow: _flow, hist, ...rest } = run;
+  const { hist, ...rest } = run;
   return { ...rest, hist: hist.toSparse(), agents: agents.size };
 }
 
-function arm(runId: number, flow: boolean): void {
-  run = newRun(runId, flow);
+const hasPrefix = (key: string, prefixes: string[]): boolean => prefixes.some((p) => key.startsWith(p));
+
+function arm(runId: number, flow: string[] | undefined): void {
+  run = newRun(runId);
   if (progressTimer) clearInterval(progressTimer);
   progressTimer = null;
   if (!flow) return;
+  const members = [...agents.values()].filter((a) => hasPrefix(a.key, flow));
+  if (members.length === 0) return;
   progressTimer = setInterval(() => {
     let min = Infinity;
-    for (const a of agents.values()) min = Math.min(min, a.runId === runId ? a.recv0 : 0);
-    if (min !== Infinity) process.send?.({ ev: 'progress', run: runId, min });
+    for (const a of members) min = Math.min(min, a.runId === runId ? a.recv0 : 0);
+    process.send?.({ ev: 'progress', run: runId, min });
   }, 10);
 }
 
-async function close(keys?: string[]): Promise<number> {
-  const targets = keys ? keys.map((k) => agents.get(k)).filter((a): a is Agent => a !== undefined) : [...agents.values()];
+async function close(prefixes?: string[]): Promise<number> {
+  const targets = [...agents.values()].filter((a) => !prefixes || hasPrefix(a.key, prefixes));
   await Promise.all(
     targets.map(
       (a) =>
@@ -543,7 +548,7 @@ async function handle(cmd: Command): Promise<unknown> {
     case 'ping':
       return ping(cmd);
     case 'close':
-      return close(cmd.keys);
+      return close(cmd.prefixes);
     case 'verifyCeiling':
       return verifyCeiling(cmd.ms);
   }
