@@ -1,0 +1,216 @@
+/** Turns measurements into the stdout tables, the target verdicts and the JSON summary. */
+import { GENERATOR, type Measurement } from './scenarios/common.js';
+import { median, minMax } from './stats.js';
+import type { TargetId } from './targets.js';
+
+export interface RowInfo {
+  id: string;
+  title: string;
+  metricName: string;
+  lowerIsBetter: boolean;
+}
+
+export interface Cell {
+  target: TargetId;
+  runs: number;
+  /** Runs with a loss, reordering, relay ERROR or relay-closed socket. */
+  failedRuns: number;
+  /** Runs where only the generator fell short of the offered load (everything sent arrived). */
+  unsustainedRuns: number;
+  failures: string[];
+  metric: number;
+  metricMin: number;
+  metricMax: number;
+  ratePerS: number;
+  p50Us: number;
+  p99Us: number;
+  p99Min: number;
+  p99Max: number;
+  relayCores: number;
+  genCores: number;
+  otherCores: number;
+  relayCpuStatVsSched: number;
+}
+
+export interface Row {
+  scenario: string;
+  variant: string;
+  info: RowInfo;
+  cells: Partial<Record<TargetId, Cell>>;
+  vsWs: number;
+  vsBare: number;
+}
+
+const med = (ms: Measurement[], f: (m: Measurement) => number | null): number =>
+  median(ms.map(f).filter((v): v is number => v !== null && Number.isFinite(v)));
+
+export function summarize(all: Measurement[], infos: Map<string, RowInfo>, order: TargetId[]): Row[] {
+  const keys: string[] = [];
+  for (const m of all) {
+    const k = `${m.scenario}\u0000${m.variant}`;
+    if (!keys.includes(k)) keys.push(k);
+  }
+  return keys.map((k) => {
+    const [scenario, variant] = k.split('\u0000');
+    const cells: Partial<Record<TargetId, Cell>> = {};
+    for (const t of order) {
+      const ms = all.filter((m) => m.scenario === scenario && m.variant === variant && m.target === t);
+      if (ms.length === 0) continue;
+      const finite = ms.map((m) => m.metric).filter(Number.isFinite);
+      const [lo, hi] = minMax(finite);
+      const p99s = ms.map((m) => m.p99Us).filter((v): v is number => v !== null && Number.isFinite(v));
+      const [p99lo, p99hi] = minMax(p99s);
+      cells[t] = {
+        target: t,
+        runs: ms.length,
+        failedRuns: ms.filter((m) => m.failures.some((f) => !f.startsWith(GENERATOR))).length,
+        unsustainedRuns: ms.filter((m) => m.failures.length > 0 && m.failures.every((f) => f.startsWith(GENERATOR))).length,
+        failures: [...new Set(ms.flatMap((m) => m.failures))],
+        metric: median(finite),
+        metricMin: lo,
+        metricMax: hi,
+        ratePerS: med(ms, (m) => m.ratePerS),
+        p50Us: med(ms, (m) => m.p50Us),
+        p99Us: med(ms, (m) => m.p99Us),
+        p99Min: p99lo,
+        p99Max: p99hi,
+        relayCores: med(ms, (m) => m.window.relayCpuS / m.window.wallS),
+        genCores: med(ms, (m) => m.window.genCpuS / m.window.wallS),
+        otherCores: med(ms, (m) => m.window.otherCores),
+        relayCpuStatVsSched: med(ms, (m) => m.window.relayCpuStatS / m.window.relayCpuS),
+      };
+    }
+    const a = cells.agentchat?.metric ?? NaN;
+    return {
+      scenario,
+      variant,
+      info: infos.get(scenario) ?? { id: scenario, title: scenario, metricName: 'figure', lowerIsBetter: true },
+      cells,
+      vsWs: a / (cells['ws-baseline']?.metric ?? NaN),
+      vsBare: a / (cells['bare-uws']?.metric ?? NaN),
+    };
+  });
+}
+
+export function fmt(v: number, digits = 3): string {
+  if (!Number.isFinite(v)) return '—';
+  const a = Math.abs(v);
+  if (a >= 1e6) return `${(v / 1e6).toPrecision(digits)}M`;
+  if (a >= 1e4) return `${(v / 1e3).toPrecision(digits)}k`;
+  if (a >= 100) return v.toFixed(0);
+  return v.toPrecision(digits);
+}
+
+function fmtMetric(info: RowInfo, v: number): string {
+  if (info.metricName.startsWith('relay bytes')) return Number.isFinite(v) ? `${(v / 1024).toPrecision(3)} KiB` : '—';
+  return fmt(v);
+}
+
+const ms = (us: number): string => (Number.isFinite(us) ? `${fmt(us / 1000)} ms` : '—');
+const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
+const pct = (cores: number): string => (Number.isFinite(cores) ? `${Math.round(cores * 100)}%` : '—');
+
+const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(w[i])).join(' | ')} |`;
+  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+/** Every figure of every target, with spread and the CPU of each side: the table a reader audits. */
+export function detailTable(rows: Row[]): string {
+  const out: string[][] = [];
+  for (const r of rows) {
+    for (const c of Object.values(r.cells)) {
+      if (!c) continue;
+      out.push([
+        `${r.info.title} ${r.variant}`,
+        LABEL[c.target],
+        `${fmtMetric(r.info, c.metric)} (${fmtMetric(r.info, c.metricMin)}–${fmtMetric(r.info, c.metricMax)})`,
+        fmt(c.ratePerS),
+        ms(c.p50Us),
+        ms(c.p99Us),
+        pct(c.relayCores),
+        pct(c.genCores),
+        pct(c.otherCores),
+        c.failedRuns ? `FAILED ${c.failedRuns}/${c.runs}` : c.unsustainedRuns ? `UNSUSTAINED ${c.unsustainedRuns}/${c.runs}` : `ok ${c.runs}/${c.runs}`,
+      ]);
+    }
+    if (Number.isFinite(r.vsWs) || Number.isFinite(r.vsBare)) {
+      out.push(['', '  agentchat ÷ ws / ÷ bare', `${ratio(r.vsWs)} / ${ratio(r.vsBare)}`, '', '', '', '', '', '', '']);
+    }
+  }
+  return table(['scenario', 'relay', 'figure: median (min–max)', 'rate/s', 'p50', 'p99', 'relay CPU', 'gen CPU', 'other', 'verified'], out);
+}
+
+/** The compact table for README's Performance section. */
+export function readmeTable(rows: Row[]): string {
+  const cell = (r: Row, t: TargetId): string => {
+    const c = r.cells[t];
+    if (!c) return '—';
+    const lat = c.p99Us !== null && Number.isFinite(c.p99Us) ? `, p99 ${ms(c.p99Us)}` : '';
+    return `${fmtMetric(r.info, c.metric)}${lat}${c.failedRuns ? ' FAILED' : ''}`;
+  };
+  return table(
+    ['scenario', 'figure', 'agentchat', 'ws baseline', 'bare uWS', 'agentchat ÷ ws', 'agentchat ÷ bare'],
+    rows.map((r) => [`${r.info.title} ${r.variant}`, r.info.metricName, cell(r, 'agentchat'), cell(r, 'ws-baseline'), cell(r, 'bare-uws'), ratio(r.vsWs), ratio(r.vsBare)]),
+  );
+}
+
+export interface Verdict {
+  target: string;
+  pass: boolean | null;
+  detail: string;
+}
+
+/** The issue's targets, each PASS / FAIL / n/a (n/a: the relay or a figure is missing). */
+export function verdicts(rows: Row[]): Verdict[] {
+  const v: Verdict[] = [];
+  const find = (s: string): Row[] => rows.filter((r) => r.scenario === s);
+  const check = (target: string, items: Array<[string, number, number]>, limit: (ref: number) => number, cmp: 'le' | 'ge' = 'le'): void => {
+    const usable = items.filter(([, a, ref]) => Number.isFinite(a) && Number.isFinite(ref));
+    if (usable.length === 0 || usable.length < items.length) {
+      v.push({ target, pass: null, detail: 'figures missing' });
+      return;
+    }
+    const parts = usable.map(([name, a, ref]) => {
+      const ok = cmp === 'le' ? a <= limit(ref) : a >= limit(ref);
+      return { ok, text: `${name} ${fmt(a)} vs limit ${fmt(limit(ref))}${ok ? '' : ' ✗'}` };
+    });
+    v.push({ target, pass: parts.every((p) => p.ok), detail: parts.map((p) => p.text).join('; ') });
+  };
+  const fan = [...find('fanout-100'), ...find('fanout-1000')];
+  const a = (r: Row): number => r.cells.agentchat?.metric ?? NaN;
+  check('fan-out relay CPU/delivery ≤ 1.25× bare uWS (every load, max)', fan.map((r) => [`${r.scenario} ${r.variant}`, a(r), r.cells['bare-uws']?.metric ?? NaN]), (ref) => 1.25 * ref);
+  check('fan-out relay CPU/delivery ≤ 1/2 ws baseline', fan.map((r) => [`${r.scenario} ${r.variant}`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 2);
+  check('DM relay CPU/message ≤ 2/3 ws baseline', find('dm').map((r) => [`dm ${r.variant}`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => (2 * ref) / 3);
+  const fixed = [...fan.filter((r) => r.variant !== 'max'), ...find('chatter')];
+  check('latency p99 at fixed loads ≤ ws baseline', fixed.map((r) => [`${r.scenario} ${r.variant} p99 µs`, r.cells.agentchat?.p99Us ?? NaN, r.cells['ws-baseline']?.p99Us ?? NaN]), (ref) => ref);
+  check('idle memory per connection ≤ 1/3 ws baseline', find('idle').map((r) => [`bytes/conn`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 3);
+  check('join 1,000-member channel relay CPU ≤ 1/2 ws baseline', find('join-1000').map((r) => [`ms`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 2);
+  check('signed MSG ≥ 5,000 verified per relay CPU-second', find('signed').map((r) => [`verified/CPU-s`, 1e6 / a(r), 5000]), (ref) => ref, 'ge');
+  const cells = rows.flatMap((r) => Object.values(r.cells).filter((c): c is Cell => c !== undefined));
+  const failedA = cells.filter((c) => c.target === 'agentchat' && c.failedRuns > 0);
+  const failedRefs = cells.filter((c) => c.target !== 'agentchat' && c.failedRuns > 0);
+  const unsustained = cells.filter((c) => c.unsustainedRuns > 0);
+  const hasA = cells.some((c) => c.target === 'agentchat');
+  v.push({
+    target: 'no message lost (agentchat)',
+    pass: hasA ? failedA.length === 0 : null,
+    detail: hasA
+      ? failedA.length
+        ? failedA.map((c) => c.failures.filter((f) => !f.startsWith(GENERATOR)).join('; ')).join(' | ')
+        : 'every delivery verified in every run'
+      : 'relay not measured',
+  });
+  if (unsustained.length) {
+    v.push({
+      target: 'generator offered every load (harness)',
+      pass: false,
+      detail: unsustained.map((c) => `${c.target} ${c.unsustainedRuns}/${c.runs}: ${c.failures.join('; ')}`).join(' | '),
+    });
+  }
+  if (failedRefs.length) v.push({ target: 'reference relays verified (harness sanity)', pass: false, detail: failedRefs.map((c) => `${c.target}: ${c.failures.join('; ')}`).join(' | ') });
+  return v;
+}

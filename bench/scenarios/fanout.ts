@@ -1,0 +1,166 @@
+/**
+ * Fan-out: 1 publisher → N subscribers in one channel, at fixed offered loads and at the maximum
+ * the whole loop sustains. A delivery is one MSG frame received by one channel member (the
+ * publisher's own echo included: members = N + 1). Preparing with N = 1,000 also measures
+ * joining a 1,000-member channel.
+ */
+import type { ProgressEvent, PublishReply } from '../generator/ipc.js';
+import { waitQuiet } from '../measure.js';
+import type { RunningTarget } from '../targets.js';
+import {
+  closeAgents, collect, connectAll, deliveryFailures, endWindow, measurement, pacingFailures, spread, startWindow, waitFor,
+  type Ctx, type Measurement, type Prepared, type Scenario,
+} from './common.js';
+
+const CONTENT_CHARS = 100;
+
+export interface FanoutOptions {
+  subscribers: number;
+  /** Fixed offered loads, deliveries per second. */
+  loads: number[];
+  measureJoin: boolean;
+}
+
+const variantOf = (offered: number): string => (offered === 0 ? 'max' : `${offered / 1000}k/s`);
+
+export function fanoutScenario(o: FanoutOptions): Scenario {
+  return {
+    id: `fanout-${o.subscribers}`,
+    title: `fan-out 1 → ${o.subscribers.toLocaleString('en-US')}`,
+    metricName: 'relay µs CPU / delivery',
+    lowerIsBetter: true,
+    variants: [...o.loads.map(variantOf), 'max'],
+    appliesTo: () => true,
+    prepare: (ctx, target) => prepareFanout(ctx, target, o),
+  };
+}
+
+export const joinScenarioInfo = {
+  id: 'join-1000',
+  title: 'join a 1,000-member channel (all 1,000 joins)',
+  metricName: 'relay ms CPU',
+  lowerIsBetter: true,
+};
+
+async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions): Promise<Prepared> {
+  const workers = ctx.pool.workers;
+  const pubWorker = workers[0];
+  const subWorkers = workers.length > 1 ? workers.slice(1) : workers;
+  const hosting = [...new Set([pubWorker, ...subWorkers])];
+  const tag = ctx.nextRun();
+  const pubKey = `p${tag}_0`;
+  const prefixes = [`p${tag}_`, `s${tag}_`];
+  const channel = `#f${o.subscribers}x${tag}`;
+  const members = o.subscribers + 1;
+  const measureMs = ctx.quick ? 500 : 5000;
+  const warmMs = ctx.quick ? 250 : 1500;
+  const out: Measurement[] = [];
+  const base = { target: target.def.id, rep: ctx.rep };
+
+  const load = async (offered: number, durationMs: number): Promise<Measurement> => {
+    const max = offered === 0;
+    const run = ctx.nextRun();
+    // Flow control at max: the publisher stays at most `window` messages ahead of the slowest
+    // member (25k frames in flight at most), so no relay buffer nears the 1 MiB slow-consumer limit.
+    const window = Math.max(10, Math.min(250, Math.round(25_000 / o.subscribers)));
+    const mins = new Map<number, number>();
+    let allowed = window;
+    if (max) {
+      for (const w of hosting) {
+        w.onProgress = (e: ProgressEvent) => {
+          if (e.run !== run) return;
+          mins.set(w.index, e.min);
+          if (mins.size < hosting.length) return;
+          const next = Math.min(...mins.values()) + window;
+          if (next > allowed) {
+            allowed = next;
+            pubWorker.tell({ op: 'credit', allowed });
+          }
+        };
+      }
+    }
+    await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined });
+    const ratePerSender = max ? 0 : offered / members;
+    const maxPerSender = max ? 10_000_000 : Math.max(2, Math.round((ratePerSender * durationMs) / 1000));
+    const w0 = startWindow(ctx, target);
+    const pub = await pubWorker.request<PublishReply>({
+      op: 'publish', run, kind: 'B', senders: [{ key: pubKey, to: channel, idx: 0 }],
+      ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window,
+    });
+    const expected = pub.total * members;
+    await waitFor(workers, (c) => c.received >= expected);
+    const win = endWindow(ctx, target, w0);
+    const m = await collect(workers);
+    if (max) {
+      // Stop the progress events (after collect: arming resets the counters).
+      await ctx.pool.all({ op: 'arm', run: ctx.nextRun() });
+      for (const w of hosting) w.onProgress = null;
+    }
+    const failures = [...deliveryFailures(m, expected), ...pacingFailures([pub])];
+    return measurement(
+      { ...base, scenario: `fanout-${o.subscribers}`, variant: variantOf(offered) },
+      {
+        metric: (win.relayCpuS / m.received) * 1e6,
+        units: m.received,
+        expected,
+        window: win,
+        failures,
+        ratePerS: m.received / ((m.lastRecvNs - pub.firstNs) / 1e9),
+        offeredPerS: max ? null : offered,
+        p50Us: m.hist.percentile(50),
+        p99Us: m.hist.percentile(99),
+        extra: { messagesSent: pub.total, members, stray: m.stray, replaySkipped: m.replay, flowWindow: max ? window : 0 },
+      },
+    );
+  };
+
+  try {
+    await connectAll([pubWorker], target.url, [[{ key: pubKey, name: `pub${tag}`, channel }]], 1, 'publisher setup');
+    const subKeys = Array.from({ length: o.subscribers }, (_, i) => `s${tag}_${i}`);
+    const parts = spread(subKeys, subWorkers.length);
+    await connectAll(subWorkers, target.url, parts.map((p) => p.map((key) => ({ key, name: `sub${key.slice(1)}` }))), 50, 'subscriber connect');
+
+    // Joins: all N at once. Every join tells the members already there: N + N(N-1)/2 AGENT_JOINED.
+    await ctx.pool.all({ op: 'arm', run: ctx.nextRun() });
+    const expectedAgentJoined = o.subscribers + (o.subscribers * (o.subscribers - 1)) / 2;
+    const w0 = startWindow(ctx, target);
+    const joins = await Promise.all(
+      subWorkers.map((w, i) =>
+        w.request<{ failed: number; firstError: string }>({ op: 'join', existing: true, concurrency: 1000, joins: parts[i].map((k) => [k, channel]) }, 300_000),
+      ),
+    );
+    const jc = await waitFor(workers, (c) => c.joined >= o.subscribers && c.agentJoined >= expectedAgentJoined);
+    const jw = endWindow(ctx, target, w0);
+    const joinFail = joins.find((j) => j.failed);
+    if (joinFail) throw new Error(`JOIN: ${joinFail.failed} failed: ${joinFail.firstError}`);
+    if (o.measureJoin) {
+      const m = await collect(workers);
+      const failures = deliveryFailures(m, expectedAgentJoined, m.agentJoined);
+      if (m.joined !== o.subscribers) failures.push(`JOINED ${m.joined} of ${o.subscribers}`);
+      out.push(
+        measurement(
+          { ...base, scenario: 'join-1000', variant: `${o.subscribers} joins` },
+          {
+            metric: jw.relayCpuS * 1000, units: jc.joined, expected: o.subscribers, window: jw, failures,
+            ratePerS: jc.joined / jw.wallS,
+            extra: { agentJoinedDelivered: m.agentJoined, agentJoinedExpected: expectedAgentJoined },
+          },
+        ),
+      );
+    }
+    await waitQuiet(target.pid, 2000);
+    await load(o.loads[0], warmMs); // warm-up, not recorded
+  } catch (err) {
+    await closeAgents(ctx, target, prefixes);
+    throw err;
+  }
+  return {
+    measurements: out,
+    run: (variant) => {
+      const offered = variant === 'max' ? 0 : o.loads.find((l) => variantOf(l) === variant);
+      if (offered === undefined) throw new Error(`unknown variant ${variant}`);
+      return load(offered, measureMs);
+    },
+    teardown: () => closeAgents(ctx, target, prefixes),
+  };
+}

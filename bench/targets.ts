@@ -1,0 +1,156 @@
+/**
+ * The three relays the bench compares, each started as its own process, and how to build them.
+ * A target is a start command whose first stdout line is `<name> listening on ws://HOST:PORT`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT = join(REPO, '.tmp', 'bench');
+
+export type TargetId = 'agentchat' | 'ws-baseline' | 'bare-uws';
+
+export interface TargetDef {
+  id: TargetId;
+  label: string;
+  /** node arguments (script first). */
+  args: string[];
+}
+
+export interface RunningTarget {
+  def: TargetDef;
+  pid: number;
+  url: string;
+  /** Loud things the process said: uWS JS fallback, stderr lines. */
+  warnings: string[];
+  stderrTail: string[];
+  stdoutLines: number;
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Bundle generator worker and the two reference relays to plain JS (no tsx loader at run time). */
+export async function buildBenchScripts(): Promise<{ worker: string; baseline: string; bare: string }> {
+  await build({
+    entryPoints: {
+      worker: join(REPO, 'bench/generator/worker.ts'),
+      'baseline-ws': join(REPO, 'bench/baseline-ws.ts'),
+      'bare-uws': join(REPO, 'bench/bare-uws.ts'),
+    },
+    outdir: OUT,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    logLevel: 'warning',
+  });
+  return { worker: join(OUT, 'worker.mjs'), baseline: join(OUT, 'baseline-ws.mjs'), bare: join(OUT, 'bare-uws.mjs') };
+}
+
+/** dist/cli.js, built with `npm run build` when missing. Returns null and a reason when unavailable. */
+export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reason: string } {
+  const cli = join(REPO, 'dist', 'cli.js');
+  if (existsSync(cli) && !forceBuild) return { cli, reason: '' };
+  process.stderr.write(`bench: ${forceBuild ? 'rebuilding' : 'dist/cli.js missing;'} running npm run build\n`);
+  const r = spawnSync('npm', ['run', 'build'], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0 || !existsSync(cli)) {
+    const why = (r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n').slice(-3).join(' | ');
+    return { cli: null, reason: `npm run build failed or made no dist/cli.js: ${why}` };
+  }
+  return { cli, reason: '' };
+}
+
+export function targetDefs(scripts: { baseline: string; bare: string }, cli: string | null, relayExtraArgs: string[]): TargetDef[] {
+  const defs: TargetDef[] = [];
+  if (cli) {
+    defs.push({
+      id: 'agentchat',
+      label: 'agentchat (this relay)',
+      // Rate limits raised out of the way; the limiter itself stays in the path.
+      args: [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...relayExtraArgs],
+    });
+  }
+  defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });
+  defs.push({ id: 'bare-uws', label: 'bare uWS ceiling', args: [scripts.bare, '--port', '0', '--host', '127.0.0.1'] });
+  return defs;
+}
+
+export function startTarget(def: TargetDef, timeoutMs = 30_000): Promise<RunningTarget> {
+  const proc: ChildProcess = spawn(process.execPath, def.args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const warnings: string[] = [];
+  const stderrTail: string[] = [];
+  let stdoutLines = 0;
+  let exited = false;
+  proc.on('exit', () => {
+    exited = true;
+  });
+  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n')) {
+      if (!line.trim()) continue;
+      stderrTail.push(line);
+      if (stderrTail.length > 20) stderrTail.shift();
+      if (/fall(ing)?\s*back|fallback/i.test(line) && warnings.length < 5) warnings.push(`stderr: ${line.trim()}`);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    let url = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${def.id}: no "listening on ws://" line within ${timeoutMs} ms; stderr: ${stderrTail.join(' | ')}`));
+    }, timeoutMs);
+    proc.on('exit', (code, signal) => {
+      if (url) return;
+      clearTimeout(timer);
+      reject(new Error(`${def.id} exited (${code ?? signal}) before listening; stderr: ${stderrTail.join(' | ')}`));
+    });
+    // Keep draining stdout for the whole life of the process: a relay that logs must never block.
+    proc.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      if (url) {
+        for (const c of chunk) if (c === '\n') stdoutLines++;
+        return;
+      }
+      buffered += chunk;
+      const nl = buffered.indexOf('\n');
+      if (nl < 0) return;
+      const first = buffered.slice(0, nl);
+      const m = /listening on (ws:\/\/\S+)/.exec(first);
+      clearTimeout(timer);
+      if (!m) {
+        proc.kill('SIGKILL');
+        reject(new Error(`${def.id}: first stdout line is not "... listening on ws://...": ${first}`));
+        return;
+      }
+      url = m[1];
+      resolve({
+        def,
+        pid: proc.pid as number,
+        url,
+        warnings,
+        stderrTail,
+        get stdoutLines() {
+          return stdoutLines;
+        },
+        alive: () => !exited,
+        stop: () => stopProcess(proc),
+      });
+    });
+  });
+}
+
+export function stopProcess(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+    proc.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}
