@@ -170,9 +170,8 @@ test('a MSG with a nested forbidden key is not relayed', async (t) => {
   t.is(bob.pending('MSG').length, 0);
 });
 
-// BUG: the cheap pre-scan in kernel/frame.ts matches the raw text `"__proto__"`, but JSON lets a
-// key be written with escapes ("\u005f_proto__") that JSON.parse turns into the same own
-// "__proto__" key. Such a frame skips the precise check and is accepted (PING → PONG).
+// Regression (fixed in 975ced6): the cheap pre-scan matched only the literal text, so an escaped
+// "\u005f_proto__" key, which JSON.parse turns into "__proto__", skipped the precise check.
 test('a forbidden key written with a JSON unicode escape is refused too', async (t) => {
   const relay = await startRelay(t);
   const c = await connect(t, relay);

@@ -153,9 +153,7 @@ test('CREATE_CHANNEL past maxChannelsPerAgent channels created and still existin
   t.is(relay.api.channels.get('#a3'), undefined);
 });
 
-// BUG: plugins/channels creates the channel before relay.join() checks the creator's per-agent
-// limit; when that JOIN is refused the client gets LIMIT_EXCEEDED but the channel stays (empty,
-// listed, and CHANNEL_EXISTS for a retry). A refusal should leave nothing behind.
+// Regression (fixed in 975ced6): the channel was created before the creator's JOIN was refused.
 test('a CREATE_CHANNEL refused because the creator is at its channel limit leaves no channel behind', async (t) => {
   const relay = await startRelay(t, { maxChannelsPerAgent: 2 });
   const alice = await connectAs(t, relay, 'alice');
@@ -229,11 +227,8 @@ test('a DM target that stops reading sees everything sent before ERROR SLOW_CONS
   await publisher.ping();
 });
 
-// BUG: channel fan-out is checked by a timer (slowConsumerCheckMs, default 100 ms). A paced
-// publisher queues far more than the headroom uWS keeps past slowConsumerBytes (maxBackpressure =
-// 2 x slowConsumerBytes + maxPayloadBytes) within one check interval, so uWS drops the rest of the fan-out, drops the SLOW_CONSUMER frame
-// and the close frame: the client that reads on sees a truncated stream and a close 1006, never
-// ERROR SLOW_CONSUMER (the DM path, checked on every send, gets this right: see the test above).
+// Regression (fixed in 975ced6): a timer-only check let a paced publisher overrun uWS's headroom,
+// so SLOW_CONSUMER and the close frame were dropped (the client saw 1006).
 test('a channel member that stops reading, then reads on, sees ERROR SLOW_CONSUMER before close 1008', async (t) => {
   // The default check interval (100 ms); 16 KB messages make the overshoot certain on any machine.
   const relay = await startRelay(t, { ...SLOW, slowConsumerCheckMs: 100, maxContentChars: 20_000 });
@@ -243,6 +238,44 @@ test('a channel member that stops reading, then reads on, sees ERROR SLOW_CONSUM
   await publisher.join('#general');
   pause(slow);
   await publishUntilSlow(relay, publisher, '#general', 'z'.repeat(16_000));
+  resume(slow);
+  const closed = await slow.closed;
+  const last = slow.received.at(-1)!;
+  t.is(last.code, 'SLOW_CONSUMER', `last frame: ${last.type} ${String(last.code ?? '')}`);
+  t.is(closed.code, 1008);
+});
+
+// BUG: since 975ced6 each channel checks its members every `slowCheckEvery` of ITS OWN messages
+// (kernel.ts route → checkMembers), which bounds what one channel can queue between checks but not
+// what a member of many channels receives: round-robin over K channels queues up to
+// K x (slowCheckEvery - 1) frames for it unchecked. Here K = 200, slowCheckEvery = 5: ~20 MB pass
+// unchecked, uWS's hard limit (2 x slowConsumerBytes + maxPayloadBytes) is overrun, the fan-out,
+// SLOW_CONSUMER and the close frame are dropped, and the client that reads on sees a close 1006.
+// The timer backstop is set to 60 s to show the per-channel check alone; at 100 ms it is a race.
+test.failing('a member of many busy channels that stops reading, then reads on, sees ERROR SLOW_CONSUMER before close 1008', async (t) => {
+  const K = 200;
+  const relay = await startRelay(t, {
+    ...SLOW,
+    slowConsumerCheckMs: 60_000,
+    rateOther: { burst: 1_000_000, perSec: 1_000_000 },
+    maxChannelsPerAgent: K + 10,
+  });
+  const slow = await connectAs(t, relay, 'slow');
+  const publisher = await connectAs(t, relay, 'publisher');
+  const rooms = Array.from({ length: K }, (_, i) => `#room${i}`);
+  for (const room of rooms) publisher.send({ type: 'CREATE_CHANNEL', channel: room });
+  for (const room of rooms) await publisher.next('JOINED', (f) => f.channel === room);
+  for (const room of rooms) slow.send({ type: 'JOIN', channel: room });
+  for (const room of rooms) await slow.next('JOINED', (f) => f.channel === room);
+  pause(slow);
+  // The largest frame the kernel plans for: every character JSON-escaped to 6 bytes.
+  const content = '\u0001'.repeat(4096);
+  const deadline = Date.now() + 10_000;
+  for (let i = 0; relay.api.stats.slowConsumers === 0; i++) {
+    if (Date.now() > deadline) throw new Error(`no slow consumer detected after ${i} messages`);
+    publisher.send({ type: 'MSG', to: rooms[i % K], content });
+    await publisher.next('MSG');
+  }
   resume(slow);
   const closed = await slow.closed;
   const last = slow.received.at(-1)!;
