@@ -24,13 +24,15 @@ const common = {
   logLevel: 'warning',
 };
 
-await rm(dist, { recursive: true, force: true });
+// dist/ is overwritten in place, not emptied first: other processes (tests, a running relay) may be reading it.
 await Promise.all([
   build({ ...common, entryPoints: ['cli/index.ts'], outfile: 'dist/cli.js', banner: { js: `#!/usr/bin/env node\n${requireShim}` } }),
   build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', banner: { js: requireShim } }),
 ]);
 await chmod(join(dist, 'cli.js'), 0o755);
 
+// Declarations are rebuilt from scratch so none outlives its source file.
+await rm(join(dist, 'types'), { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 console.log('built dist/cli.js, dist/index.js, dist/types/');
