@@ -4,6 +4,7 @@
  * through `t.teardown`.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -63,7 +64,9 @@ export interface SpawnOptions {
 
 /** Spawn `node dist/cli.js ...args`; killed at teardown if still running. */
 export function spawnCli(t: ExecutionContext, args: string[], options: SpawnOptions = {}): CliProcess {
-  const child = spawn(process.execPath, [options.script ?? CLI, ...args], {
+  const script = options.script ?? CLI;
+  if (!existsSync(script)) throw new Error(`${script} does not exist: run \`npm run build\` first (\`npm test\` does)`);
+  const child = spawn(process.execPath, [script, ...args], {
     cwd: options.cwd ?? REPO,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
   });
