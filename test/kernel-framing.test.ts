@@ -3,7 +3,7 @@
  * ERROR INVALID_MSG, never a crash, never a relay, and the session lives on.
  */
 import test from 'ava';
-import { connect, connectAs, expectRefused, startRelay } from './helpers/relay-client.js';
+import { connect, connectAs, expectRefused, startRelay, startRelayProcess } from './helpers/relay-client.js';
 
 test('non-JSON text is refused with INVALID_MSG and the session lives on', async (t) => {
   const relay = await startRelay(t);
@@ -279,4 +279,28 @@ test('unknown extra fields are ignored, never relayed', async (t) => {
   t.is(msg.from, alice.agentId);
   t.is(msg.extra, undefined);
   t.is(msg.replay, undefined);
+});
+
+// BUG: kernel/frame.ts hasForbiddenKey() recurses once per nesting level and decodeFrame() runs
+// outside any try in Kernel.onMessage. A 10 KB frame nesting 5,000 arrays plus any suspect text
+// (a "\u" escape, or a literal "constructor": key after the nested field) overflows the stack:
+// the RangeError escapes the uWS message callback and the whole relay process exits. Any client,
+// before IDENTIFY, can take the relay down with one frame. (The relay runs in a child process here,
+// so the crash fails this test instead of the test worker.)
+test.failing('a deeply nested frame with a suspect key is answered, and the relay keeps serving', async (t) => {
+  const relay = await startRelayProcess(t);
+  const nested = '['.repeat(5000) + ']'.repeat(5000);
+  for (const text of [
+    `{"type":"PING","nest":${nested},"\\u0062":1}`,
+    `{"type":"PING","nest":${nested},"constructor":1}`,
+  ]) {
+    const c = await connect(t, relay.port);
+    c.sendRaw(text);
+    const answer = await c.next(['ERROR', 'PONG']);
+    t.true(answer.type === 'PONG' || answer.code === 'INVALID_MSG');
+    await c.ping();
+  }
+  const other = await connect(t, relay.port);
+  await other.ping();
+  t.is(relay.child.exitCode, null);
 });

@@ -9,7 +9,10 @@
  *   alice.send({ type: 'JOIN', channel: '#general' });
  *   const joined = await alice.next('JOINED');
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createPublicKey } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import WebSocket from 'ws';
 import { createRelay, type Relay, type RelayOptions } from '../../kernel/index.js';
@@ -36,6 +39,43 @@ export async function startRelay(t: ExecutionContext, options: RelayOptions = {}
   await relay.listen();
   t.teardown(() => relay.close());
   return relay;
+}
+
+export interface RelayProcess {
+  port: number;
+  child: ChildProcess;
+  /** Resolves with the exit code (or signal name) once the process ended. */
+  exited: Promise<number | string>;
+}
+
+/**
+ * A relay in a child process (test/fixtures/relay-process.ts), for tests where a bug
+ * could crash the process: the crash then fails that test, not the test worker.
+ * Killed at teardown.
+ */
+export async function startRelayProcess(t: ExecutionContext, options: Record<string, unknown> = {}): Promise<RelayProcess> {
+  const script = fileURLToPath(new URL('../fixtures/relay-process.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay process did not start in 10 s; stderr: ${stderr.slice(0, 500)}`)), 10_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n')) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      }
+    });
+    void exited.then((code) => reject(new Error(`relay process exited (${code}) before listening; stderr: ${stderr.slice(0, 500)}`)));
+  });
+  return { port, child, exited };
 }
 
 /** A connected (not yet identified) client; terminated at teardown. */
