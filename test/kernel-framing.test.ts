@@ -76,6 +76,16 @@ test('a frame over maxPayloadBytes is refused with INVALID_MSG and the session l
   t.regex(String(error.message), /1024/);
 });
 
+test('the default payload limit is 64 KiB', async (t) => {
+  const relay = await startRelay(t);
+  const c = await connect(t, relay);
+  const base = JSON.stringify({ type: 'PING', pad: '' });
+  c.send({ type: 'PING', pad: 'x'.repeat(64 * 1024 - base.length) });
+  await c.next('PONG');
+  c.send({ type: 'PING', pad: 'x'.repeat(64 * 1024 - base.length + 1) });
+  await expectRefused(t, c, 'INVALID_MSG');
+});
+
 test('a frame of exactly maxPayloadBytes is accepted', async (t) => {
   const relay = await startRelay(t, { maxPayloadBytes: 1024 });
   const c = await connect(t, relay);

@@ -21,6 +21,16 @@ test('a burst past the MSG rate limit is refused with RATE_LIMITED and retry_aft
   t.is(relay.api.stats.rateLimited, 1);
 });
 
+test('by default a burst of 10 MSGs passes and the 11th is RATE_LIMITED', async (t) => {
+  const relay = await startRelay(t);
+  const alice = await connectAs(t, relay, 'alice');
+  await alice.join('#general');
+  for (let i = 0; i < 11; i++) alice.send({ type: 'MSG', to: '#general', content: `m${i}` });
+  const error = await expectRefused(t, alice, 'RATE_LIMITED', 'MSG');
+  t.true(Number(error.retry_after_ms) > 0 && Number(error.retry_after_ms) <= 1000);
+  t.is(alice.pending('MSG').length, 10);
+});
+
 test('a rate-limited sender is accepted again after retry_after_ms', async (t) => {
   const relay = await startRelay(t, { rateMsg: { burst: 1, perSec: 20 } });
   const alice = await connectAs(t, relay, 'alice');

@@ -100,6 +100,21 @@ test('INVITE by a member: the invitee gets a MSG "You have been invited to #chan
   t.is((await alice.next('MSG', (f) => f.to === '#secret')).content, 'thanks');
 });
 
+test('the creator of an invite-only channel is invited: it may leave and join again', async (t) => {
+  const relay = await startRelay(t);
+  const alice = await connectAs(t, relay, 'alice');
+  const bob = await connectAs(t, relay, 'bob');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#mine', invite_only: true });
+  await alice.next('JOINED');
+  alice.send({ type: 'INVITE', channel: '#mine', agent: bob.agentId });
+  await alice.next('INVITED');
+  await bob.join('#mine');
+  alice.send({ type: 'LEAVE', channel: '#mine' });
+  await alice.next('LEFT');
+  const again = await alice.join('#mine');
+  t.deepEqual([...(again.agents as string[])].sort(), [alice.agentId, bob.agentId].sort());
+});
+
 test('an invitation survives leaving: the invitee may join again', async (t) => {
   const relay = await startRelay(t);
   const alice = await connectAs(t, relay, 'alice');
