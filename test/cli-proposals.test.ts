@@ -36,7 +36,7 @@ test('propose prints the proposal; accept, complete and proposals act on it from
   t.is((await offered)[0].id, id);
   await bobOnline.disconnect();
 
-  t.like(await cliJson(t, ['accept', relay.url, id, '--payment-code', 'pay-bob', '-i', bob.path]), { proposal_id: id, status: 'accepted', from: bob.identity.agentId, payment_code: 'pay-bob' });
+  t.like(await cliJson(t, ['accept', relay.url, id, '--payment-code', 'pay-bob', '-i', bob.path]), { proposal_id: id, status: 'accepted', by: bob.identity.agentId, payment_code: 'pay-bob' });
   t.like(await cliJson(t, ['complete', relay.url, id, '--proof', 'sha256:abc', '-i', alice.path]), { proposal_id: id, status: 'completed', proof: 'sha256:abc' });
   const listed = await cliJson(t, ['proposals', relay.url, '--status', 'completed', '-i', bob.path]);
   t.like((listed.list as unknown[])[0], { id, status: 'completed' });
@@ -54,7 +54,7 @@ test('reject with a reason, dispute with a reason, and a refused step exits 1 wi
   await Promise.all([aliceOnline.disconnect(), bobOnline.disconnect()]);
 
   t.like(await cliJson(t, ['reject', relay.url, declined.id, '--reason', 'busy', '-i', bob.path]), { status: 'rejected', reason: 'busy' });
-  t.like(await cliJson(t, ['dispute', relay.url, disputed.id, 'never delivered', '-i', alice.path]), { status: 'disputed', reason: 'never delivered', from: alice.identity.agentId });
+  t.like(await cliJson(t, ['dispute', relay.url, disputed.id, 'never delivered', '-i', alice.path]), { status: 'disputed', reason: 'never delivered', by: alice.identity.agentId });
 
   const refused = await runCli(t, ['accept', relay.url, declined.id, '-i', bob.path]);
   t.is(refused.code, 1);
