@@ -5,13 +5,13 @@
  */
 import test from 'ava';
 import { createRelay, RelayError, type Plugin } from '../kernel/index.js';
-import { channels, history, identity, listing, logging } from '../plugins/index.js';
+import { corePlugins } from '../plugins/index.js';
 import { BANNED_NAME, BANNED_WORD, echoPlugin, VAULT } from './fixtures/echo-plugin.js';
 import { claimingPlugin, faultyPlugin, TRAP } from './fixtures/faulty-plugin.js';
 import { connect, connectAs, expectRefused, startRelay } from './helpers/relay-client.js';
 
 /** The core plugins, then `extra`, in hook order. */
-const withCore = (...extra: Plugin[]): Plugin[] => [logging(), identity(), channels(), listing(), history(), ...extra];
+const withCore = (...extra: Plugin[]): Plugin[] => [...corePlugins(), ...extra];
 
 test('a plugin type is dispatched to its handler with the validated frame', async (t) => {
   const relay = await startRelay(t, { plugins: withCore(echoPlugin()) });
