@@ -30,11 +30,20 @@ export function decodeFrame(text: string): Frame | string {
   return value as Frame;
 }
 
-function hasForbiddenKey(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some(hasForbiddenKey);
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN.has(key) || hasForbiddenKey((value as Record<string, unknown>)[key])) return true;
+/** Iterative, so a deeply nested frame cannot overflow the stack. */
+function hasForbiddenKey(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value !== 'object' || value === null) continue;
+    if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+      continue;
+    }
+    for (const key of Object.keys(value)) {
+      if (FORBIDDEN.has(key)) return true;
+      stack.push((value as Record<string, unknown>)[key]);
+    }
   }
   return false;
 }

@@ -39,6 +39,11 @@ interface Registered {
 
 type OutFrame = { type: string; [field: string]: unknown };
 
+/** Members of more channels than this are watched relay-wide for slow consumption (see slowCheckEvery). */
+const WIDE_CHANNELS = 4;
+/** Wide sessions checked per round; past this many, the timer sweep and uWS's hard limit are the backstop. */
+const WIDE_CHECKS_PER_ROUND = 1024;
+
 /** uWS has already rejected text frames that are not valid UTF-8. */
 const utf8 = new TextDecoder();
 
@@ -58,11 +63,16 @@ export class Kernel {
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextSessionId = 1;
   /**
-   * Channel messages between checks of the members' buffers: few enough that even the
-   * largest possible frames cannot fill uWS's headroom past slowConsumerBytes between
-   * two checks, so SLOW_CONSUMER and the close frame always fit behind the backlog.
+   * Channel messages between checks of the members' buffers: few enough that a member of
+   * up to WIDE_CHANNELS busy channels cannot fill uWS's headroom past slowConsumerBytes
+   * between two checks, even with the largest frames, so SLOW_CONSUMER and the close
+   * frame always fit behind the backlog.
    */
   private readonly slowCheckEvery: number;
+  /** Sessions in more than WIDE_CHANNELS channels: checked every slowCheckEvery channel messages relay-wide. */
+  private readonly wide = new Set<SessionState>();
+  private wideCursor: Iterator<SessionState> = this.wide.values();
+  private sinceWideCheck = 0;
   /** Set when shutting down: sessions close without telling the others. */
   closing = false;
   app: TemplatedApp | null = null;
@@ -74,7 +84,8 @@ export class Kernel {
     this.hooks = new HookRegistry((plugin, where, err) => this.pluginFailed(plugin, where, err));
     // Headroom uWS keeps past our bound (see relay.ts), over the largest MSG frame (6 bytes per escaped char).
     const headroom = config.slowConsumerBytes + config.maxPayloadBytes;
-    this.slowCheckEvery = Math.max(1, Math.min(64, Math.floor(headroom / (config.maxContentChars * 6 + 1024))));
+    const largestFrame = config.maxContentChars * 6 + 1024;
+    this.slowCheckEvery = Math.max(1, Math.min(64, Math.floor(headroom / (WIDE_CHANNELS * largestFrame))));
     this.channels = new Channels(config.maxChannels, {
       created: (channel, by) => this.hooks.notify('channelCreated', channel, by),
       deleted: (channel) => this.hooks.notify('channelDeleted', channel),
@@ -174,6 +185,7 @@ export class Kernel {
       if (channel) this.removeMember(session, channel, 'disconnect');
     }
     session.channels.clear();
+    this.wide.delete(session);
     if (session.agentId !== null && this.sessions.byAgent.get(session.agentId) === session) {
       this.sessions.byAgent.delete(session.agentId);
     }
@@ -184,6 +196,17 @@ export class Kernel {
   onMessage(ws: WebSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
     const session = ws.getUserData().session;
     if (!session.open) return;
+    try {
+      this.handleFrame(session, data, isBinary);
+    } catch (err) {
+      // Nothing a client sends may take the relay down: a bug here is logged and answered.
+      this.pluginFailed('kernel', 'frame', err);
+      const answer = internalError();
+      this.refuse(session, answer.code, answer.message);
+    }
+  }
+
+  private handleFrame(session: SessionState, data: ArrayBuffer, isBinary: boolean): void {
     if (isBinary) {
       this.refuse(session, ErrorCode.INVALID_MSG, 'binary frames are not accepted; send one JSON object per text frame');
       return;
@@ -306,7 +329,19 @@ export class Kernel {
     }
   }
 
-  /** The time-based backstop: quiet channels and sockets fed by many channels. */
+  /** Every wide session receives at most one frame per channel message: check them on a relay-wide count. */
+  private checkWide(): void {
+    this.sinceWideCheck = 0;
+    const bound = this.config.slowConsumerBytes;
+    for (let i = 0; i < WIDE_CHECKS_PER_ROUND && i < this.wide.size; i++) {
+      let next = this.wideCursor.next();
+      if (next.done) next = (this.wideCursor = this.wide.values()).next();
+      if (next.done) return;
+      if (next.value.ws.getBufferedAmount() > bound) this.slowConsumer(next.value);
+    }
+  }
+
+  /** The time-based backstop: quiet channels, and whatever the counted checks may miss. */
   sweepSlowConsumers(): void {
     const bound = this.config.slowConsumerBytes;
     for (const session of this.sessions.all) {
@@ -365,6 +400,7 @@ export class Kernel {
     channel.members.set(agentId, session);
     channel.emptySince = null;
     session.channels.add(name);
+    if (session.channels.size > WIDE_CHANNELS) this.wide.add(session);
     session.ws.subscribe(name);
     this.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
     this.hooks.notify('joined', session, channel);
@@ -375,6 +411,7 @@ export class Kernel {
     if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist`);
     if (!session.channels.has(name)) throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${name}`);
     session.channels.delete(name);
+    if (session.channels.size <= WIDE_CHANNELS) this.wide.delete(session);
     session.ws.unsubscribe(name);
     this.send(session, { type: 'LEFT', channel: name });
     this.removeMember(session, channel, 'leave');
@@ -415,6 +452,7 @@ export class Kernel {
       this.app!.publish(to, text, false);
       const channel = this.channels.get(to)!;
       if (++channel.sinceCheck >= this.slowCheckEvery) this.checkMembers(channel);
+      if (this.wide.size > 0 && ++this.sinceWideCheck >= this.slowCheckEvery) this.checkWide();
     } else {
       this.sendRaw(target, text);
       if (target !== session) this.sendRaw(session, text);

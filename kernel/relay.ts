@@ -67,10 +67,10 @@ export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[
       app.ws<SocketData>('/*', {
         // Frames a little over our limit get an ERROR from the kernel; uWS drops the connection only far past it.
         maxPayloadLength: config.maxPayloadBytes + OVERSIZE_HEADROOM,
-        // uWS's own limit sits past ours, so our check can still queue SLOW_CONSUMER and a close frame.
-        // Sends past it are skipped by uWS; the kernel closes such a socket at its next check.
+        // uWS's own limit sits past ours, so our checks can still queue SLOW_CONSUMER and a close frame.
+        // Past it uWS closes the socket at once: never a skipped message on a socket left open.
         maxBackpressure: config.slowConsumerBytes * 2 + config.maxPayloadBytes,
-        closeOnBackpressureLimit: 0,
+        closeOnBackpressureLimit: 1,
         idleTimeout: idleTimeout(config.idleTimeoutSec),
         sendPingsAutomatically: true,
         open: (ws) => kernel.onOpen(ws),
