@@ -121,6 +121,24 @@ test('the delivered hook observes every delivered channel message and DM', async
   t.is(echoed.last, 'two');
 });
 
+test('relay.publish from a plugin reaches every member of the channel', async (t) => {
+  const relay = await startRelay(t, { plugins: withCore(echoPlugin()) });
+  const alice = await connectAs(t, relay, 'alice');
+  const bob = await connectAs(t, relay, 'bob');
+  const carol = await connectAs(t, relay, 'carol');
+  await alice.join('#general');
+  await bob.join('#general');
+  alice.send({ type: 'BROADCAST', channel: '#general', text: 'extra!' });
+  for (const c of [alice, bob]) {
+    const news = await c.next('NEWS');
+    t.is(news.text, 'extra!');
+    t.is(news.from, alice.agentId);
+    t.is(typeof news.ts, 'number');
+  }
+  await carol.ping();
+  t.is(carol.pending('NEWS').length, 0);
+});
+
 test('hooks run in registration order: the first refusal wins', async (t) => {
   const first: Plugin = { name: 'first', setup: (r) => r.hook('join', () => new RelayError('CHANNEL_NOT_FOUND', 'first says no')) };
   const relay = await startRelay(t, { plugins: [...withCore(first), echoPlugin()] });
