@@ -277,7 +277,16 @@ export class Kernel {
   }
 
   publish(channel: string, frame: OutFrame): void {
-    this.app?.publish(channel, JSON.stringify({ ...frame, ts: Date.now() }), false);
+    const state = this.channels.get(channel);
+    if (state !== undefined) this.publishText(state, JSON.stringify({ ...frame, ts: Date.now() }));
+  }
+
+  /** Every fan-out goes through here: one native publish, and the counted slow-consumer checks. */
+  publishText(channel: ChannelState, text: string): void {
+    if (this.app === null) return;
+    this.app.publish(channel.name, text, false);
+    if (++channel.sinceCheck >= this.slowCheckEvery) this.checkMembers(channel);
+    if (this.wide.size > 0 && ++this.sinceWideCheck >= this.slowCheckEvery) this.checkWide();
   }
 
   /** Send an ERROR (no flood accounting: for errors the relay raises on its own). */
@@ -449,10 +458,7 @@ export class Kernel {
         : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts };
     const text = JSON.stringify(frame);
     if (target === undefined) {
-      this.app!.publish(to, text, false);
-      const channel = this.channels.get(to)!;
-      if (++channel.sinceCheck >= this.slowCheckEvery) this.checkMembers(channel);
-      if (this.wide.size > 0 && ++this.sinceWideCheck >= this.slowCheckEvery) this.checkWide();
+      this.publishText(this.channels.get(to)!, text);
     } else {
       this.sendRaw(target, text);
       if (target !== session) this.sendRaw(session, text);
@@ -470,7 +476,7 @@ function validationFailure(schema: Struct<unknown, unknown>, frame: unknown): { 
   if (!failure) return { code: ErrorCode.INVALID_MSG, message: 'frame does not match its schema' };
   const field = failure.path.join('.') || failure.key || 'frame';
   const code = NAME_STRUCTS.has(failure.type) ? ErrorCode.INVALID_NAME : ErrorCode.INVALID_MSG;
-  if (failure.value === undefined) return { code, message: `missing field "${field}"` };
+  if (failure.value === undefined) return { code: ErrorCode.INVALID_MSG, message: `missing field "${field}"` };
   // Our own structs phrase their message as a predicate ("must be ..."); superstruct's start with "Expected".
   const detail = failure.message.length > 200 ? failure.message.slice(0, 200) + '…' : failure.message;
   return { code, message: detail.startsWith('Expected') ? `invalid field "${field}": ${detail}` : `"${field}" ${detail}` };
