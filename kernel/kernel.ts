@@ -118,13 +118,7 @@ export class Kernel {
   }
 
   every(ms: number, fn: () => void, plugin: string): void {
-    const timer = setInterval(() => {
-      try {
-        fn();
-      } catch (err) {
-        this.pluginFailed(plugin, 'timer', err);
-      }
-    }, ms);
+    const timer = setInterval(() => this.runTimer(fn, plugin), ms);
     timer.unref();
     this.timers.add(timer);
   }
@@ -132,11 +126,7 @@ export class Kernel {
   after(ms: number, fn: () => void, plugin: string): () => void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      try {
-        fn();
-      } catch (err) {
-        this.pluginFailed(plugin, 'timer', err);
-      }
+      this.runTimer(fn, plugin);
     }, ms);
     timer.unref();
     this.timers.add(timer);
@@ -144,6 +134,15 @@ export class Kernel {
       clearTimeout(timer);
       this.timers.delete(timer);
     };
+  }
+
+  /** A plugin's timer that throws is logged, never fatal. */
+  private runTimer(fn: () => void, plugin: string): void {
+    try {
+      fn();
+    } catch (err) {
+      this.pluginFailed(plugin, 'timer', err);
+    }
   }
 
   clearTimers(): void {
