@@ -43,9 +43,17 @@ export type Command =
       size: number;
       /** Flow control: messages allowed before the first credit. */
       window: number;
+      /**
+       * Fixed rate: 0 = evenly paced, one message at a time. T > 0 = every T ms the messages due
+       * in that tick go back to back, as a timer-driven client sends (the relay may batch them).
+       */
+      tickMs: number;
     }
   | { op: 'credit'; allowed: number }
-  /** DM ping-pong: each pair sends ratePerPair × durationMs pings, one in flight at a time. */
+  /**
+   * DM ping-pong, one ping in flight per pair: ratePerPair > 0 sends ratePerPair × durationMs pings
+   * on schedule; 0 sends the next ping as soon as the pong arrives, for durationMs (closed loop).
+   */
   | { op: 'ping'; run: number; pairs: Array<{ key: string; peer: string; idx: number }>; ratePerPair: number; durationMs: number; size: number }
   /** Close the agents whose keys start with one of `prefixes` (all agents without). */
   | { op: 'close'; prefixes?: string[] }

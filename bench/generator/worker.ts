@@ -339,6 +339,7 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
   const maxTotal = cmd.maxPerSender * k;
   const rateTotal = cmd.ratePerSender * k; // per second
   const flow = cmd.ratePerSender === 0;
+  const tickNs = cmd.tickMs * 1e6;
   let allowed = cmd.window;
   let total = 0;
   let firstNs = 0;
@@ -371,7 +372,9 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
       if (done) return;
       let now = hrNow();
       if (now >= endNs || total >= maxTotal) return finish();
-      const target = flow ? Math.min(allowed, maxTotal) : Math.min(maxTotal, Math.floor(((now - start) * rateTotal) / 1e9) + 1);
+      // Due so far: evenly paced, the next one by now; ticked, all of the current tick's.
+      const due = tickNs > 0 ? Math.ceil(((Math.floor((now - start) / tickNs) + 1) * tickNs * rateTotal) / 1e9) : Math.floor(((now - start) * rateTotal) / 1e9) + 1;
+      const target = flow ? Math.min(allowed, maxTotal) : Math.min(maxTotal, due);
       let n = Math.min(target - total, 256);
       while (n-- > 0) {
         const s = senders[total % k];
@@ -392,8 +395,9 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
       } else if (target - total > 0) {
         setImmediate(tick);
       } else {
-        const dueInMs = ((total / rateTotal) * 1e9 - (hrNow() - start)) / 1e6;
-        setTimeout(tick, Math.max(0, Math.min(dueInMs, 5)));
+        const elapsed = hrNow() - start;
+        const nextNs = tickNs > 0 ? (Math.floor(elapsed / tickNs) + 1) * tickNs : (total / rateTotal) * 1e9;
+        setTimeout(tick, Math.max(0, Math.min((nextNs - elapsed) / 1e6, tickNs > 0 ? cmd.tickMs : 5)));
       }
     };
     tick();
@@ -401,11 +405,13 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
 }
 
 function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
-  const intervalNs = 1e9 / cmd.ratePerPair;
-  const perPair = Math.max(1, Math.round((cmd.ratePerPair * cmd.durationMs) / 1000));
+  const unpaced = cmd.ratePerPair === 0;
+  const intervalNs = unpaced ? 0 : 1e9 / cmd.ratePerPair;
+  const perPair = unpaced ? Infinity : Math.max(1, Math.round((cmd.ratePerPair * cmd.durationMs) / 1000));
   const start = hrNow();
-  // The schedule decides the count; the clock only stops a run whose round trips cannot keep up.
-  const giveUpNs = start + (2 * cmd.durationMs + 2000) * 1e6;
+  // Paced: the schedule decides the count; the clock only stops a run whose round trips cannot
+  // keep up. Unpaced: the clock decides.
+  const giveUpNs = start + (unpaced ? cmd.durationMs : 2 * cmd.durationMs + 2000) * 1e6;
   const pairs = cmd.pairs.map((p, i) => {
     const a = agentOf(p.key);
     // Spread first pings over one interval so pairs do not fire in lockstep.
@@ -439,9 +445,10 @@ function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
       if (timer) clearTimeout(timer);
       pingState.onPong = () => {};
       for (const a of pairs) a.pair = null;
-      resolve({ pings, expected: perPair * pairs.length, pongs, firstNs, lastNs });
+      resolve({ pings, expected: unpaced ? 0 : perPair * pairs.length, pongs, firstNs, lastNs });
     };
-    const allDone = (): boolean => pongs === pings && pairs.every((a) => (a.pair as PingPair).seq + 1 >= perPair);
+    const allDone = (): boolean =>
+      pongs === pings && (unpaced ? hrNow() >= giveUpNs : pairs.every((a) => (a.pair as PingPair).seq + 1 >= perPair));
     pingState.onPong = (a, now) => {
       pongs++;
       lastNs = now;
