@@ -41,8 +41,8 @@ const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 const scenarios: Scenario[] = [
   connectionsScenario(quick ? 1000 : 10_000),
-  fanoutScenario({ subscribers: 100, loads: [20_000, 50_000], measureJoin: false }),
-  fanoutScenario({ subscribers: 1000, loads: [20_000, 50_000], measureJoin: true }),
+  fanoutScenario({ subscribers: 100, loads: [20_000, 50_000], pacedLoad: 50_000, measureJoin: false }),
+  fanoutScenario({ subscribers: 1000, loads: [20_000, 50_000], pacedLoad: 50_000, measureJoin: true }),
   chatterScenario(20_000),
   dmScenario(100),
   signedScenario(2000),

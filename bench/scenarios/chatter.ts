@@ -18,7 +18,7 @@ const CONTENT_CHARS = 100;
 export function chatterScenario(offered: number): Scenario {
   return {
     id: 'chatter',
-    title: `chatter: ${AGENTS} agents in ${CHANNELS} channels, all sending`,
+    title: `chatter ${AGENTS} agents / ${CHANNELS} channels`,
     metricName: 'relay µs CPU / delivery',
     lowerIsBetter: true,
     variants: [`${offered / 1000}k/s`],
@@ -46,7 +46,7 @@ async function prepareChatter(ctx: Ctx, target: RunningTarget, offered: number):
     const w0 = startWindow(ctx, target);
     const pubs = await Promise.all(
       workers.map((w, wi) =>
-        w.request<PublishReply>({ op: 'publish', run, kind: 'B', senders: sendersOf(wi), ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window: 0 }),
+        w.request<PublishReply>({ op: 'publish', run, kind: 'B', senders: sendersOf(wi), ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window: 0, tickMs: 0 }),
       ),
     );
     const sent = pubs.reduce((a, p) => a + p.total, 0);
@@ -72,7 +72,7 @@ async function prepareChatter(ctx: Ctx, target: RunningTarget, offered: number):
     await connectAll(workers, target.url, byWorker(specs.slice(0, CHANNELS)), 50, 'chatter channels');
     await connectAll(workers, target.url, byWorker(specs.slice(CHANNELS)), 50, 'chatter agents');
     await waitQuiet(target.pid, 2000);
-    await one(ctx.quick ? 250 : 1500); // warm-up, not recorded
+    await one(ctx.quick ? 200 : 1500); // warm-up, not recorded
   } catch (err) {
     await closeAgents(ctx, target, prefixes);
     throw err;

@@ -16,7 +16,7 @@ const GROUP = 10;
 export function connectionsScenario(n: number): Scenario {
   return {
     id: 'idle',
-    title: `${n.toLocaleString('en-US')} idle identified connections`,
+    title: 'idle identified connections',
     metricName: 'relay bytes RSS / connection',
     lowerIsBetter: true,
     variants: [], // one phase, measured while preparing: nothing to interleave
@@ -31,7 +31,7 @@ export function connectionsScenario(n: number): Scenario {
 
 export const setupScenarioInfo = {
   id: 'setup',
-  title: 'connect + IDENTIFY + JOIN',
+  title: 'connect+IDENTIFY+JOIN',
   metricName: 'setups / relay CPU-second',
   lowerIsBetter: false,
 };
@@ -56,7 +56,7 @@ async function runConnections(ctx: Ctx, target: RunningTarget, n: number): Promi
     // Warm the relay's connect path, then let it settle: the baseline is a used, idle relay.
     await connectAll(workers, target.url, specsFor(`w${warmTag}`, 30, G), 10, 'warm-up connect');
     await closeAgents(ctx, target, prefixes);
-    await sleep(300);
+    await sleep(ctx.quick ? 150 : 500);
     const rss0 = rssOf(target.pid);
 
     await ctx.pool.all({ op: 'arm', run: tag });
@@ -69,7 +69,7 @@ async function runConnections(ctx: Ctx, target: RunningTarget, n: number): Promi
     const win = endWindow(ctx, target, w0);
     const connected = Object.keys(ids).length;
     await waitQuiet(target.pid, 3000);
-    await sleep(ctx.quick ? 500 : 1000);
+    await sleep(ctx.quick ? 300 : 1000);
     const rss1 = rssOf(target.pid);
     const m = await collect(workers);
     const failures: string[] = [];

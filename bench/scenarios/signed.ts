@@ -18,7 +18,7 @@ const CONTENT_CHARS = 100;
 export function signedScenario(offered: number): Scenario {
   return {
     id: 'signed',
-    title: `signed MSG: ${AGENTS} agents, ${offered.toLocaleString('en-US')} signed msgs/s offered`,
+    title: `signed MSG ${AGENTS} agents`,
     metricName: 'relay µs CPU / verified signed MSG',
     lowerIsBetter: true,
     variants: [`${offered / 1000}k/s`],
@@ -45,7 +45,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
     const w0 = startWindow(ctx, target);
     const pubs = await Promise.all(
       workers.map((w, wi) =>
-        w.request<PublishReply>({ op: 'publish', run, kind: 'S', senders: sendersOf(wi), ratePerSender, maxPerSender: perSender, durationMs, size: CONTENT_CHARS, window: 0 }),
+        w.request<PublishReply>({ op: 'publish', run, kind: 'S', senders: sendersOf(wi), ratePerSender, maxPerSender: perSender, durationMs, size: CONTENT_CHARS, window: 0, tickMs: 0 }),
       ),
     );
     const sent = pubs.reduce((a, p) => a + p.total, 0);
@@ -71,7 +71,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
       20, 'signed setup',
     );
     await waitQuiet(target.pid, 2000);
-    await one(ctx.quick ? 250 : 1500); // warm-up, not recorded
+    await one(ctx.quick ? 200 : 1500); // warm-up, not recorded
   } catch (err) {
     await closeAgents(ctx, target, prefixes);
     throw err;
