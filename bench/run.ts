@@ -133,7 +133,7 @@ async function main(): Promise<void> {
       live.add(t);
       running.push(t);
     }
-    const ctx: Ctx = { pool, quick, rep, nextRun: () => runSeq++, log };
+    const ctx: Ctx = { pool, quick, measureMs: quick ? 500 : 4000, warmMs: quick ? 200 : 1500, rep, nextRun: () => runSeq++, log };
     for (const s of active) {
       const slots = running.map((t, i) => ({ i, t })).filter(({ t }) => s.appliesTo(t.def.id));
       // One phase or none: A then B then C. Several: prepare all, then each phase on A, B, C.

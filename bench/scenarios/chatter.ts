@@ -72,10 +72,10 @@ async function prepareChatter(ctx: Ctx, target: RunningTarget, offered: number):
     await connectAll(workers, target.url, byWorker(specs.slice(0, CHANNELS)), 50, 'chatter channels');
     await connectAll(workers, target.url, byWorker(specs.slice(CHANNELS)), 50, 'chatter agents');
     await waitQuiet(target.pid, 2000);
-    await one(ctx.quick ? 200 : 1500); // warm-up, not recorded
+    await one(ctx.warmMs); // warm-up, not recorded
   } catch (err) {
     await closeAgents(ctx, target, prefixes);
     throw err;
   }
-  return { measurements: [], run: () => one(ctx.quick ? 500 : 5000), teardown: () => closeAgents(ctx, target, prefixes) };
+  return { measurements: [], run: () => one(ctx.measureMs), teardown: () => closeAgents(ctx, target, prefixes) };
 }

@@ -8,6 +8,9 @@ import type { RunningTarget, TargetId } from '../targets.js';
 export interface Ctx {
   pool: Pool;
   quick: boolean;
+  /** Length of a measured phase, and of the unrecorded warm-up before a scenario's first one. */
+  measureMs: number;
+  warmMs: number;
   rep: number;
   /** A fresh run id: tags message content so a late frame from an earlier run is never counted. */
   nextRun(): number;

@@ -89,14 +89,14 @@ async function prepareDm(ctx: Ctx, target: RunningTarget, pacedRatePerPair: numb
   try {
     ids = await connectAll(workers, target.url, parts, 50, 'dm setup');
     await waitQuiet(target.pid, 2000);
-    await one(pacedRatePerPair, ctx.quick ? 200 : 1500); // warm-up, not recorded
+    await one(pacedRatePerPair, ctx.warmMs); // warm-up, not recorded
   } catch (err) {
     await closeAgents(ctx, target, prefixes);
     throw err;
   }
   return {
     measurements: [],
-    run: (variant) => one(variant === 'max' ? 0 : pacedRatePerPair, ctx.quick ? 500 : 5000),
+    run: (variant) => one(variant === 'max' ? 0 : pacedRatePerPair, ctx.measureMs),
     teardown: () => closeAgents(ctx, target, prefixes),
   };
 }

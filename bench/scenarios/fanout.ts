@@ -69,8 +69,8 @@ async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions):
   const prefixes = [`p${tag}_`, `s${tag}_`];
   const channel = `#f${o.subscribers}x${tag}`;
   const members = o.subscribers + 1;
-  const measureMs = ctx.quick ? 500 : 5000;
-  const warmMs = ctx.quick ? 200 : 1500;
+  const measureMs = ctx.measureMs;
+  const warmMs = ctx.warmMs;
   const out: Measurement[] = [];
   const base = { target: target.def.id, rep: ctx.rep };
 

@@ -71,7 +71,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
       20, 'signed setup',
     );
     await waitQuiet(target.pid, 2000);
-    await one(ctx.quick ? 200 : 1500); // warm-up, not recorded
+    await one(ctx.warmMs); // warm-up, not recorded
   } catch (err) {
     await closeAgents(ctx, target, prefixes);
     throw err;
@@ -79,7 +79,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
   return {
     measurements: [],
     run: async () => {
-      const row = await one(ctx.quick ? 600 : 5000);
+      const row = await one(ctx.measureMs);
       // Ceiling: node:crypto raw verifies per CPU-second, measured now on the same (noisy) machine.
       const c = await workers[0].request<CeilingReply>({ op: 'verifyCeiling', ms: ctx.quick ? 300 : 1000 });
       row.extra.rawVerifyPerCpuS = c.verifies / c.cpuS;
