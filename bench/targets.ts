@@ -3,7 +3,7 @@
  * A target is a start command whose first stdout line is `<name> listening on ws://HOST:PORT`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -52,11 +52,32 @@ export async function buildBenchScripts(): Promise<{ worker: string; baseline: s
   return { worker: join(OUT, 'worker.mjs'), baseline: join(OUT, 'baseline-ws.mjs'), bare: join(OUT, 'bare-uws.mjs') };
 }
 
-/** dist/cli.js, built with `npm run build` when missing. Returns null and a reason when unavailable. */
+/** Newest modification time of the relay's sources (ms), to tell a stale dist/ from a fresh one. */
+function newestSourceMs(): number {
+  let newest = 0;
+  const walk = (dir: string): void => {
+    if (!existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+    }
+  };
+  for (const d of ['kernel', 'plugins', 'protocol', 'cli']) walk(join(REPO, d));
+  if (existsSync(join(REPO, 'index.ts'))) newest = Math.max(newest, statSync(join(REPO, 'index.ts')).mtimeMs);
+  return newest;
+}
+
+/**
+ * dist/cli.js, built with `npm run build` when missing, older than the relay's sources, or when
+ * asked. Returns null and a reason when unavailable.
+ */
 export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reason: string } {
   const cli = join(REPO, 'dist', 'cli.js');
-  if (existsSync(cli) && !forceBuild) return { cli, reason: '' };
-  process.stderr.write(`bench: ${forceBuild ? 'rebuilding' : 'dist/cli.js missing;'} running npm run build\n`);
+  const stale = existsSync(cli) && statSync(cli).mtimeMs < newestSourceMs();
+  if (existsSync(cli) && !forceBuild && !stale) return { cli, reason: '' };
+  const why = forceBuild ? 'rebuilding' : stale ? 'dist/cli.js older than the sources;' : 'dist/cli.js missing;';
+  process.stderr.write(`bench: ${why} running npm run build\n`);
   const r = spawnSync('npm', ['run', 'build'], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
   if (r.status !== 0 || !existsSync(cli)) {
     const why = (r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n').slice(-3).join(' | ');
