@@ -1,0 +1,295 @@
+/**
+ * README.md's shell examples run as written. Every command of every ```sh block is
+ * either run here, in README order, or listed in SKIP with the reason; a command
+ * that is neither fails the first test, so a new example cannot slip in unproven.
+ *
+ * The only changes made to a command before bash runs it (see `sh`):
+ * `ws://localhost:6667` → a relay this test started on 127.0.0.1, port 0;
+ * `npx agentchat` → `node <repo>/dist/cli.js` (one test keeps `npx agentchat` literally);
+ * `@1a2b3c4d` (README's "another agent's id") → the id of a helper agent kept online;
+ * and HOME is a temp dir, so `~/.agentchat/identity.json` belongs to this test.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, REPO, startRelay, startServe, tempDir } from './helpers/cli.js';
+import { jsonValues, runSh, shBlocks, shown, spawnSh, substitute, type ShBlock, type ShCommand, type ShOptions, type ShResult } from './helpers/readme.js';
+import { connect, expectedAgentId, newKeyPair, type Frame, type RelayClient } from './helpers/relay-client.js';
+
+const README = await readFile(join(REPO, 'README.md'), 'utf8');
+const blocks = shBlocks(README);
+const commands = blocks.flatMap((b) => b.commands);
+
+/** The only commands not run, exactly as README has them (comments dropped), and why. */
+const SKIP: Record<string, string> = {
+  'npm install && npm start': 'set-up: installs, builds and serves on the fixed port 6667; CI runs npm install, and every test here starts its own relay on port 0',
+  'npm test': 'set-up: runs the whole suite, this file included',
+  'npm start -- --plugin ./examples/topic-plugin.mjs':
+    'fixed port 6667; "the topic plugin" test runs the equivalent `node dist/cli.js serve --port 0 --host 127.0.0.1 --plugin ./examples/topic-plugin.mjs` and uses TOPIC',
+  'docker build -t agentchat . && docker run -p 6667:6667 agentchat': 'no docker engine here; test/cli-package.test.ts checks the Dockerfile and runs the image\'s files',
+};
+
+/** Command → the test that runs it; filled while tests are declared, before any runs. */
+const ran = new Map<ShCommand, string>();
+
+/** The one README command matching `pattern`, claimed as run by test `by`. */
+function command(pattern: RegExp, by: string): ShCommand {
+  const found = commands.filter((c) => pattern.test(c.text));
+  if (found.length !== 1) throw new Error(`${found.length} README sh commands match ${pattern} (expected exactly 1): ${found.map((c) => `line ${c.line}`).join(', ')}`);
+  if (ran.has(found[0])) throw new Error(`README line ${found[0].line} is claimed twice`);
+  ran.set(found[0], by);
+  return found[0];
+}
+
+/** The one sh block with a command matching `pattern`, all its commands claimed as run (as one script) by `by`. */
+function block(pattern: RegExp, by: string): ShBlock {
+  const found = blocks.filter((b) => b.commands.some((c) => pattern.test(c.text)));
+  if (found.length !== 1) throw new Error(`${found.length} README sh blocks have a command matching ${pattern} (expected exactly 1)`);
+  for (const c of found[0].commands) {
+    if (ran.has(c)) throw new Error(`README line ${c.line} is claimed twice`);
+    ran.set(c, by);
+  }
+  return found[0];
+}
+
+/** HOME for every command: `~/.agentchat/identity.json` is shared by the identity and private-channel examples. */
+let home = '';
+test.before(async () => {
+  home = await mkdtemp(join(tmpdir(), 'agentchat-readme-home-'));
+});
+test.after.always(async () => {
+  if (home) await rm(home, { recursive: true, force: true });
+});
+
+interface Sub {
+  url?: string;
+  /** The live agent standing in for README's `@1a2b3c4d`. */
+  other?: string;
+  /** Keep `npx agentchat` as written. */
+  npx?: boolean;
+}
+
+/** A README command (or block) as bash will run it: only the documented substitutions. */
+function sh(source: string, sub: Sub): string {
+  const map: Record<string, string> = {};
+  if (sub.url !== undefined) map['ws://localhost:6667'] = sub.url;
+  if (!sub.npx) map['npx agentchat'] = `node '${CLI}'`;
+  if (sub.other !== undefined) map['@1a2b3c4d'] = sub.other;
+  return substitute(source, map);
+}
+
+function shOptions(cwd: string, extra: Partial<ShOptions> = {}): ShOptions {
+  return { cwd, ...extra, env: { HOME: home, npm_config_update_notifier: 'false', ...extra.env } };
+}
+
+/** Run, expect exit `code` (0 unless README says the command fails), return the run. */
+async function expectExit(t: ExecutionContext, script: string, options: ShOptions, code = 0): Promise<ShResult> {
+  const run = await runSh(t, script, options);
+  t.is(run.code, code, shown(run));
+  return run;
+}
+
+/** The single JSON value a command printed. */
+function json(t: ExecutionContext, run: ShResult): Record<string, unknown> {
+  const values = jsonValues(run.stdout);
+  t.is(values.length, 1, shown(run));
+  return values[0] as Record<string, unknown>;
+}
+
+/** A raw client identified on the relay and joined to #general; closed at teardown. */
+async function agent(t: ExecutionContext, port: number, name: string, withKey = false): Promise<RelayClient> {
+  const client = await connect(t, port, 8000);
+  await client.identify(name, withKey ? newKeyPair() : undefined);
+  await client.join('#general');
+  return client;
+}
+
+const msgs = (client: RelayClient, test: (f: Frame) => boolean = () => true) => client.received.filter((f) => f.type === 'MSG' && test(f));
+
+// ---- README order ---------------------------------------------------------------------
+
+const LISTEN = command(/^npx agentchat listen \S+ '#general' --max-messages 10\b/, 'listen --max-messages 10');
+const SEND = command(/^npx agentchat send \S+ '#general' 'hello from my agent'$/, 'send to #general');
+const SEND_STDIN = command(/^echo .* \| npx agentchat send \S+ '#general' -$/, 'send - from stdin');
+const IDENTITY = [
+  command(/^npx agentchat identity --generate --name my-agent$/, 'identity'),
+  command(/^npx agentchat identity --show$/, 'identity'),
+  command(/^npx agentchat identity --export$/, 'identity'),
+];
+const PRIVATE = {
+  create: command(/^npx agentchat create \S+ '#design' --private -i ~\/\.agentchat\/identity\.json$/, 'private channels'),
+  invite: command(/^npx agentchat invite \S+ '#design' @1a2b3c4d -i ~\/\.agentchat\/identity\.json$/, 'private channels'),
+  dm: command(/^npx agentchat send \S+ @1a2b3c4d 'a direct message'$/, 'private channels'),
+  channels: command(/^npx agentchat channels \S+$/, 'private channels'),
+  agents: command(/^npx agentchat agents \S+ '#general'$/, 'private channels'),
+  whois: command(/^npx agentchat whois \S+ @1a2b3c4d$/, 'private channels'),
+};
+const PROPOSALS = block(/\bnpx agentchat propose /, 'proposal flow');
+const CONNECT = command(/^npx agentchat connect \S+ --join '#general,#agents'$/, 'connect');
+const REPLY_LOOP = command(/^npx agentchat listen .* \| while read -r line; do sleep 2; npx agentchat send .*; done$/, 'reply loop');
+
+test.serial('every command in the sh blocks of README.md is run here or skipped with a reason', (t) => {
+  const unaccounted = commands.filter((c) => !ran.has(c) && !(c.text in SKIP));
+  t.deepEqual(unaccounted.map((c) => `line ${c.line}: ${c.text}`), [], 'run these in test/readme.test.ts, or add them to SKIP with the reason');
+  const missing = Object.keys(SKIP).filter((text) => !commands.some((c) => c.text === text));
+  t.deepEqual(missing, [], 'SKIP lists commands README no longer has');
+  t.true(blocks.length >= 9, `only ${blocks.length} sh blocks found: is the parser still reading README.md?`);
+});
+
+test.serial('listen --max-messages 10: JOINED first, then exits 0 after 10 MSG lines of JSON', async (t) => {
+  const relay = await startRelay(t);
+  const helper = await agent(t, relay.port, 'talker');
+  const listener = spawnSh(t, sh(LISTEN.source, { url: relay.url }), shOptions(await tempDir(t)));
+  const first = await listener.line();
+  t.like(JSON.parse(first), { type: 'JOINED', channel: '#general' });
+
+  for (let i = 1; i <= 10; i++) helper.send({ type: 'MSG', to: '#general', content: `message ${i}` });
+  const run = await listener.result;
+  t.is(run.code, 0, shown(run));
+  const frames = run.stdout.split('\n').map((line) => JSON.parse(line) as Frame);
+  const printed = frames.filter((f) => f.type === 'MSG');
+  t.deepEqual(printed.map((f) => f.content), Array.from({ length: 10 }, (_, i) => `message ${i + 1}`), shown(run));
+  t.true(printed.every((f) => f.from === helper.agentId));
+});
+
+test.serial("send to '#general' exits 0 once the relay accepted it; a member receives it", async (t) => {
+  const relay = await startRelay(t);
+  const helper = await agent(t, relay.port, 'reader');
+  await expectExit(t, sh(SEND.source, { url: relay.url }), shOptions(await tempDir(t)));
+  t.like(await helper.next('MSG'), { to: '#general', content: 'hello from my agent' });
+});
+
+test.serial('`npx agentchat` in the repo is this project\'s CLI: the send line run literally', async (t) => {
+  const relay = await startRelay(t);
+  const helper = await agent(t, relay.port, 'reader');
+  const script = sh(SEND.source, { url: relay.url, npx: true });
+  t.true(script.startsWith('npx agentchat send '));
+  await expectExit(t, script, shOptions(REPO));
+  t.like(await helper.next('MSG'), { to: '#general', content: 'hello from my agent' });
+});
+
+test.serial('send - reads the message from stdin (echo … | send … -)', async (t) => {
+  const relay = await startRelay(t);
+  const helper = await agent(t, relay.port, 'reader');
+  await expectExit(t, sh(SEND_STDIN.source, { url: relay.url }), shOptions(await tempDir(t)));
+  // echo's trailing newline is not part of the message.
+  t.like(await helper.next('MSG'), { to: '#general', content: 'a longer report' });
+});
+
+test.serial('identity: generate writes ~/.agentchat/identity.json (0600) and refuses to overwrite; show and export print it', async (t) => {
+  const cwd = await tempDir(t);
+  const [generate, show, exportLine] = IDENTITY;
+  const path = join(home, '.agentchat', 'identity.json');
+
+  const created = json(t, await expectExit(t, sh(generate.source, {}), shOptions(cwd)));
+  t.like(created, { name: 'my-agent', path });
+  t.is((await stat(path)).mode & 0o777, 0o600);
+  const file = JSON.parse(await readFile(path, 'utf8')) as Record<string, string>;
+  t.deepEqual(Object.keys(file).sort(), ['created', 'name', 'privkey', 'pubkey']);
+  t.is(created.agent_id, expectedAgentId(file.pubkey));
+
+  const again = await expectExit(t, sh(generate.source, {}), shOptions(cwd), 1);
+  t.regex(again.stderr, /--force/, shown(again));
+  t.is(JSON.parse(await readFile(path, 'utf8')).pubkey, file.pubkey, 'the refused generate left the file alone');
+
+  t.like(json(t, await expectExit(t, sh(show.source, {}), shOptions(cwd))), { name: 'my-agent', agent_id: created.agent_id, path });
+  const exported = json(t, await expectExit(t, sh(exportLine.source, {}), shOptions(cwd)));
+  t.deepEqual(exported, { name: 'my-agent', pubkey: file.pubkey, agent_id: created.agent_id });
+});
+
+test.serial('private channels and DMs: create, invite, DM, channels, agents, whois with a live agent as @1a2b3c4d', async (t) => {
+  const relay = await startRelay(t);
+  const cwd = await tempDir(t);
+  const other = await agent(t, relay.port, 'other-agent', true);
+  const sub = { url: relay.url, other: other.agentId };
+  const me = expectedAgentId((JSON.parse(await readFile(join(home, '.agentchat', 'identity.json'), 'utf8')) as { pubkey: string }).pubkey);
+
+  t.deepEqual(json(t, await expectExit(t, sh(PRIVATE.create.source, sub), shOptions(cwd))), { channel: '#design', invite_only: true, agents: [me] });
+
+  t.deepEqual(json(t, await expectExit(t, sh(PRIVATE.invite.source, sub), shOptions(cwd))), { channel: '#design', agent: other.agentId, invited: true });
+  t.like(await other.next('MSG', (f) => f.to === other.agentId), { from: me, content: 'You have been invited to #design' });
+  await other.join('#design'); // the invitation works
+
+  await expectExit(t, sh(PRIVATE.dm.source, sub), shOptions(cwd));
+  t.like(await other.next('MSG', (f) => f.to === other.agentId), { content: 'a direct message' });
+
+  const channels = json(t, await expectExit(t, sh(PRIVATE.channels.source, sub), shOptions(cwd))) as unknown as Array<{ name: string }>;
+  const names = channels.map((c) => c.name);
+  t.true(names.includes('#general') && !names.includes('#design'), `public channels only: ${names.join(' ')}`);
+
+  const agents = json(t, await expectExit(t, sh(PRIVATE.agents.source, sub), shOptions(cwd))) as unknown as string[];
+  t.true(agents.includes(other.agentId), `agents in #general: ${agents.join(' ')}`);
+
+  t.like(json(t, await expectExit(t, sh(PRIVATE.whois.source, sub), shOptions(cwd))), { agent: other.agentId, name: 'other-agent', verified: true });
+});
+
+test.serial('the proposal flow runs as one script and ends with the completed proposal listed', async (t) => {
+  t.timeout(30_000);
+  const relay = await startRelay(t);
+  const cwd = await tempDir(t);
+  // -e and pipefail: a failing step stops the script with its code instead of being masked by the next line.
+  const run = await expectExit(t, sh(PROPOSALS.source, { url: relay.url }), shOptions(cwd, { bashOptions: ['-e', '-o', 'pipefail'] }));
+  const values = jsonValues(run.stdout) as Array<Record<string, unknown>>;
+  t.is(values.length, 5, `identity ×2, accept, complete, proposals\n${shown(run)}`);
+  const [alice, bob, accepted, completed, listed] = values;
+  t.like(accepted, { status: 'accepted', by: bob.agent_id, payment_code: 'bob-wallet' });
+  const id = accepted.proposal_id;
+  t.like(completed, { proposal_id: id, status: 'completed', proof: 'https://example.org/summary' });
+  const list = listed.list as Array<Record<string, unknown>>;
+  t.is(list.length, 1, shown(run));
+  t.like(list[0], { id, from: alice.agent_id, to: bob.agent_id, task: 'summarize #general', amount: 5, currency: 'USD', status: 'completed' });
+
+  // Bob's listener printed the PROPOSAL while he was online.
+  const bobLog = (await readFile(join(cwd, 'bob.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Frame);
+  t.like(bobLog.find((f) => f.type === 'PROPOSAL'), { id, from: alice.agent_id, to: bob.agent_id, status: 'pending' });
+});
+
+test.serial("connect with stdin '/quit' joins both channels and exits 0", async (t) => {
+  const relay = await startRelay(t);
+  const run = await expectExit(t, sh(CONNECT.source, { url: relay.url }), shOptions(await tempDir(t), { input: '/quit\n' }));
+  t.regex(run.stdout, /^\* joined #general\b/m, shown(run));
+  t.regex(run.stdout, /^\* joined #agents\b/m, shown(run));
+});
+
+test.serial('the reply loop answers a live message once, not history nor itself, and ends by itself', async (t) => {
+  t.timeout(40_000);
+  const relay = await startRelay(t);
+  // History first: the listener replays it (and counts it toward --max-messages 5) but must not answer it.
+  const earlier = await agent(t, relay.port, 'earlier');
+  for (let i = 1; i <= 3; i++) {
+    earlier.send({ type: 'MSG', to: '#general', content: `earlier ${i}` });
+    await earlier.next('MSG', (f) => f.content === `earlier ${i}`);
+  }
+  await earlier.close();
+  const helper = await agent(t, relay.port, 'asker');
+
+  const loop = spawnSh(t, sh(REPLY_LOOP.source, { url: relay.url }), shOptions(await tempDir(t)));
+  // The listener joined (it is the first agent to arrive after the helper): now a live message.
+  await helper.next('AGENT_JOINED', (f) => f.channel === '#general' && f.agent !== helper.agentId, 15_000);
+  helper.send({ type: 'MSG', to: '#general', content: 'anyone there?' });
+  const reply = await helper.next('MSG', (f) => f.content === 'got it', 15_000);
+  t.not(reply.from, helper.agentId);
+
+  // 3 replayed + 1 live + its own 'got it' = 5 MSGs: the listener stops, the pipeline drains and ends.
+  const run = await loop.result;
+  t.is(run.code, 0, shown(run));
+  await helper.ping(); // every frame the relay sent before PONG has arrived
+  t.is(msgs(helper, (f) => f.content === 'got it').length, 1, 'one reply: not to history, not to itself');
+});
+
+test.serial('the topic plugin (README: npm start -- --plugin ./examples/topic-plugin.mjs) works under serve --port 0', async (t) => {
+  const serve = await startServe(t, ['--plugin', './examples/topic-plugin.mjs'], { cwd: REPO });
+  const setter = await agent(t, serve.port, 'setter');
+  const member = await agent(t, serve.port, 'member');
+  setter.send({ type: 'TOPIC', channel: '#general', topic: 'release planning' });
+  t.like(await member.next('TOPIC'), { channel: '#general', topic: 'release planning', by: setter.agentId });
+
+  const joiner = await connect(t, serve.port);
+  await joiner.identify('joiner');
+  const joined = await joiner.join('#general');
+  const topic = await joiner.next('TOPIC');
+  t.like(topic, { channel: '#general', topic: 'release planning' });
+  t.true(joiner.received.indexOf(joined) < joiner.received.indexOf(topic), 'the topic comes after JOINED');
+  t.is(serve.child.exitCode, null, serve.stderr());
+});
