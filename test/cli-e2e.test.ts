@@ -30,15 +30,16 @@ test('serve prints its real port first; listen prints what send sends; SIGTERM e
   t.is(await serve.exited, 0);
 });
 
-test('listen includes replayed history marked replay: true and --max-messages counts it', async (t) => {
+test('listen prints replayed history marked replay: true, and --max-messages counts only new messages', async (t) => {
   const relay = await startRelay(t);
   const talker = await connectClient(t, relay.url);
   await talker.join('#general');
   await talker.send('#general', 'before you came');
-  const { code, stdout } = await runCli(t, ['listen', relay.url, '--max-messages', '1']);
+  // Had the replay counted, --max-messages 1 would end at once; it ends at the timeout instead.
+  const { code, stdout } = await runCli(t, ['listen', relay.url, '--max-messages', '1', '--timeout', '0.5']);
   t.is(code, 0);
-  const msg = stdout.split('\n').map((l) => JSON.parse(l) as MsgFrame).find((f) => f.type === 'MSG');
-  t.like(msg, { content: 'before you came', replay: true });
+  const msgs = stdout.split('\n').map((l) => JSON.parse(l) as MsgFrame).filter((f) => f.type === 'MSG');
+  t.deepEqual(msgs.map((m) => [m.content, m.replay]), [['before you came', true]]);
 });
 
 test('listen --timeout ends cleanly with exit 0; several channels are joined', async (t) => {

@@ -255,7 +255,7 @@ test.serial("connect with stdin '/quit' joins both channels and exits 0", async 
 test.serial('the reply loop answers a live message once, not history nor itself, and ends by itself', async (t) => {
   t.timeout(40_000);
   const relay = await startRelay(t);
-  // History first: the listener replays it (and counts it toward --max-messages 5) but must not answer it.
+  // History first: the listener prints it (not counted toward --max-messages) but must not answer it.
   const earlier = await agent(t, relay.port, 'earlier');
   for (let i = 1; i <= 3; i++) {
     earlier.send({ type: 'MSG', to: '#general', content: `earlier ${i}` });
@@ -271,7 +271,7 @@ test.serial('the reply loop answers a live message once, not history nor itself,
   const reply = await helper.next('MSG', (f) => f.content === 'got it', 15_000);
   t.not(reply.from, helper.agentId);
 
-  // 3 replayed + 1 live + its own 'got it' = 5 MSGs: the listener stops, the pipeline drains and ends.
+  // 1 live + its own 'got it' = 2 new MSGs: the listener stops, the pipeline drains and ends.
   const run = await loop.result;
   t.is(run.code, 0, shown(run));
   await helper.ping(); // every frame the relay sent before PONG has arrived

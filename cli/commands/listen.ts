@@ -24,7 +24,7 @@ export function registerListen(prog: Sade): void {
       .command('listen <server> [channels]')
       .describe('Print the frames of channels (default #general) as JSON lines on stdout.'),
   )
-    .option('--max-messages', 'Exit 0 after this many MSG frames (replayed ones count)')
+    .option('--max-messages', 'Exit 0 after this many new MSG frames (replayed history is printed, not counted)')
     .option('--timeout', 'Exit 0 after this many seconds')
     .example('listen ws://localhost:6667 "#general" "#agents" --max-messages 10')
     .action((server: unknown, first: unknown, flags: ListenFlags) => listen(server, first, flags));
@@ -46,7 +46,7 @@ async function listen(server: unknown, first: unknown, flags: ListenFlags): Prom
   client.on('frame', (frame) => {
     if (done || NOT_PRINTED.has(frame.type)) return;
     printJsonLine(frame);
-    if (frame.type === 'MSG' && ++messages >= maxMessages) {
+    if (frame.type === 'MSG' && frame.replay !== true && ++messages >= maxMessages) {
       done = true;
       finish(EXIT.OK);
     }
