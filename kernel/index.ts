@@ -3,6 +3,8 @@
  * plugin is written against.
  */
 import { corePlugins } from '../plugins/index.js';
+
+export { corePlugins };
 import { createRelayWith, type Relay, type RelayOptions } from './relay.js';
 
 /** A relay with the core plugins (or `options.plugins` instead). Port 0 picks an ephemeral port. */

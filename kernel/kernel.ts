@@ -32,6 +32,7 @@ interface Registered {
   type: string;
   plugin: string;
   schema: Struct<unknown, unknown>;
+  check: ((frame: Record<string, unknown>) => boolean) | undefined;
   handle: (session: Session, msg: unknown) => void;
   beforeIdentify: boolean;
   msgClass: boolean;
@@ -107,6 +108,7 @@ export class Kernel {
       type,
       plugin,
       schema: spec.schema as Struct<unknown, unknown>,
+      check: spec.check,
       handle: spec.handle as (session: Session, msg: unknown) => void,
       beforeIdentify: spec.beforeIdentify === true,
       msgClass: spec.rateClass === 'msg',
@@ -238,10 +240,12 @@ export class Kernel {
       this.refuse(session, ErrorCode.RATE_LIMITED, `rate limit exceeded; retry after ${wait} ms`, { ref: type, retry_after_ms: wait });
       return;
     }
-    const failure = validationFailure(spec.schema, frame);
-    if (failure !== null) {
-      this.refuse(session, failure.code, failure.message, { ref: type });
-      return;
+    if (spec.check === undefined || !spec.check(frame)) {
+      const failure = validationFailure(spec.schema, frame);
+      if (failure !== null) {
+        this.refuse(session, failure.code, failure.message, { ref: type });
+        return;
+      }
     }
     try {
       spec.handle(session, frame);

@@ -3,8 +3,27 @@ import type { Logger } from './types.js';
 
 export type LogSink = (line: string) => void;
 
+/** Lines are written once per event-loop turn: a write per line would cost a syscall per connect. */
+let pending: string[] = [];
+let scheduled = false;
+const MAX_PENDING_LINES = 1000;
+
+function flush(): void {
+  scheduled = false;
+  if (pending.length === 0) return;
+  const text = pending.join('\n') + '\n';
+  pending = [];
+  process.stderr.write(text);
+}
+process.on('exit', flush);
+
 export const stderrSink: LogSink = (line) => {
-  process.stderr.write(line + '\n');
+  pending.push(line);
+  if (pending.length >= MAX_PENDING_LINES) flush();
+  else if (!scheduled) {
+    scheduled = true;
+    setImmediate(flush);
+  }
 };
 
 export function createLogger(sink: LogSink | false): Logger {

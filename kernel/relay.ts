@@ -4,7 +4,7 @@
  */
 import type { us_listen_socket } from 'uWebSockets.js';
 import { CloseCode } from '../protocol/errors.js';
-import { Join, Leave, msgSchema, Ping } from '../protocol/schemas.js';
+import { Join, Leave, msgCheck, msgSchema, Ping } from '../protocol/schemas.js';
 import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { createLogger, stderrSink, type LogSink } from './logger.js';
@@ -126,7 +126,8 @@ function idleTimeout(seconds: number): number {
 function registerKernelTypes(kernel: Kernel): void {
   kernel.register('JOIN', { schema: Join, handle: (s, m) => kernel.join(s as SessionState, m.channel) }, 'kernel');
   kernel.register('LEAVE', { schema: Leave, handle: (s, m) => kernel.leave(s as SessionState, m.channel) }, 'kernel');
-  kernel.register('MSG', { schema: msgSchema(kernel.config.maxContentChars), rateClass: 'msg', handle: (s, m) => kernel.route(s as SessionState, m) }, 'kernel');
+  const max = kernel.config.maxContentChars;
+  kernel.register('MSG', { schema: msgSchema(max), check: msgCheck(max), rateClass: 'msg', handle: (s, m) => kernel.route(s as SessionState, m) }, 'kernel');
   kernel.register('PING', { schema: Ping, beforeIdentify: true, handle: (s) => kernel.send(s as SessionState, { type: 'PONG' }) }, 'kernel');
 }
 

@@ -142,6 +142,12 @@ export type RateClass = 'msg' | 'other';
 export interface MessageTypeSpec<T> {
   /** Validated before `handle` runs; a failure is INVALID_MSG (or INVALID_NAME) naming the field. */
   schema: Struct<T, unknown>;
+  /**
+   * Optional fast predicate for hot message types: when it returns true the schema is
+   * skipped. It must never accept a frame the schema refuses (it may refuse more: the
+   * schema then decides).
+   */
+  check?: (frame: Record<string, unknown>) => boolean;
   /** Runs with the validated message. Throw a RelayError to refuse. */
   handle: (session: Session, msg: T) => void;
   /** Accepted before IDENTIFY completes (default false: AUTH_REQUIRED). */

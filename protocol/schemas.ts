@@ -66,6 +66,24 @@ export function msgSchema(maxContent: number) {
 }
 export const Msg = msgSchema(4096);
 
+/**
+ * The MSG schema as a plain predicate, for the per-message path (superstruct costs ~2 µs
+ * a frame, this ~0.1 µs). It accepts exactly what msgSchema(maxContent) accepts; a test
+ * holds the two together. The kernel still runs the schema when this says no, to name
+ * the failing field.
+ */
+export function msgCheck(maxContent: number): (frame: Record<string, unknown>) => boolean {
+  return (m) => {
+    const { to, content, ts, sig } = m;
+    return (
+      typeof to === 'string' && (CHANNEL.test(to) || AGENT_ID.test(to)) &&
+      typeof content === 'string' && content.length <= maxContent &&
+      (ts === undefined || (typeof ts === 'number' && Number.isFinite(ts))) &&
+      (sig === undefined || (typeof sig === 'string' && sig.length >= 1 && sig.length <= 256))
+    );
+  };
+}
+
 /** Bounds on proposal text fields. */
 export const PROPOSAL_LIMITS = { task: 4096, terms: 4096, proof: 4096, reason: 1024, currency: 16, payment_code: 256, id: 64 } as const;
 const ProposalId = text(PROPOSAL_LIMITS.id, 1);
