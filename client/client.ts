@@ -12,13 +12,13 @@ import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import {
   authSigningString, msgSigningString, signString,
-  type AgentsFrame, type ChallengeFrame, type ChannelsFrame, type ErrorFrame, type JoinedFrame, type LeftFrame,
+  type AgentsFrame, type ChallengeFrame, type ChannelsFrame, type ErrorFrame, type InvitedFrame, type JoinedFrame, type LeftFrame,
   type MsgFrame, type PongFrame, type ProposalFrame, type ProposalsFrame, type ProposalStepFrame, type ServerFrame,
   type WelcomeFrame, type WhoisFrame,
 } from '../protocol/index.js';
 import { backoffDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { AgentChatError } from './errors.js';
-import type { ClientEvents, InvitedFrame, UnknownFrame } from './events.js';
+import type { ClientEvents, UnknownFrame } from './events.js';
 import { loadIdentity, type LoadedIdentity } from './identity-file.js';
 import { PendingRequests, type AnyFrame, type PendingSpec } from './pending.js';
 import * as proposals from './proposals.js';

@@ -1,6 +1,6 @@
 /** The events AgentChatClient emits, with their arguments. */
 import type {
-  AgentJoinedFrame, AgentLeftFrame, AgentsFrame, ChallengeFrame, ChannelsFrame, ErrorFrame, JoinedFrame, LeftFrame,
+  AgentJoinedFrame, AgentLeftFrame, AgentsFrame, ChallengeFrame, ChannelsFrame, ErrorFrame, InvitedFrame, JoinedFrame, LeftFrame,
   MsgFrame, PongFrame, ProposalFrame, ProposalStepFrame, ProposalsFrame, ServerFrame, WelcomeFrame, WhoisFrame,
 } from '../protocol/index.js';
 
@@ -9,14 +9,6 @@ export interface UnknownFrame {
   type: string;
   ts?: number;
   [field: string]: unknown;
-}
-
-/** Extension: the relay's answer to an accepted INVITE. */
-export interface InvitedFrame {
-  type: 'INVITED';
-  channel: string;
-  agent: string;
-  ts: number;
 }
 
 export interface DisconnectInfo {

@@ -40,6 +40,8 @@ export interface WhoisFrame extends Stamped {
   verified: boolean;
 }
 export interface PongFrame extends Stamped { type: 'PONG' }
+/** Extension: the answer to the inviter of an accepted INVITE. */
+export interface InvitedFrame extends Stamped { type: 'INVITED'; channel: string; agent: string }
 export interface ErrorFrame extends Stamped {
   type: 'ERROR';
   code: ErrorCode;
@@ -90,4 +92,4 @@ export interface ProposalsFrame extends Stamped { type: 'PROPOSALS'; list: Propo
 
 export type ServerFrame =
   | WelcomeFrame | ChallengeFrame | MsgFrame | JoinedFrame | LeftFrame | AgentJoinedFrame | AgentLeftFrame
-  | ChannelsFrame | AgentsFrame | WhoisFrame | PongFrame | ErrorFrame | ProposalFrame | ProposalStepFrame | ProposalsFrame;
+  | ChannelsFrame | AgentsFrame | WhoisFrame | PongFrame | InvitedFrame | ErrorFrame | ProposalFrame | ProposalStepFrame | ProposalsFrame;
