@@ -88,7 +88,13 @@ export interface ProposalStepFrame extends Stamped {
   proof?: string | null;
   sig: string;
 }
-export interface ProposalsFrame extends Stamped { type: 'PROPOSALS'; list: ProposalRecord[] }
+export interface ProposalsFrame extends Stamped {
+  type: 'PROPOSALS';
+  /** Newest first. */
+  list: ProposalRecord[];
+  /** Present when there were more than the relay lists at once. */
+  truncated?: true;
+}
 
 export type ServerFrame =
   | WelcomeFrame | ChallengeFrame | MsgFrame | JoinedFrame | LeftFrame | AgentJoinedFrame | AgentLeftFrame

@@ -89,7 +89,7 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
 export function listHandler({ relay, store, now, maxListed }: HandlerContext) {
   return (session: Session, msg: ListProposalsMessage): void => {
     const all = store.list(session.agentId!, now(), { status: msg.status, role: msg.role });
-    const frame: Omit<ProposalsFrame, 'ts'> & { truncated?: true } = { type: 'PROPOSALS', list: all.slice(0, maxListed) };
+    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list: all.slice(0, maxListed) };
     // Extension: the newest `maxListed` were sent; filter by status or role to see others.
     if (all.length > maxListed) frame.truncated = true;
     relay.send(session, frame);
