@@ -5,7 +5,8 @@
  *   npm run bench                  full, about 10 minutes
  *   npm run bench -- --quick       under 2 minutes
  *   options: --reps N  --targets agentchat,ws-baseline,bare-uws  --scenarios idle,fanout-100,...
- *            --workers N  --relay-arg=--flag (repeatable)  --build (rebuild dist/cli.js)  --out FILE
+ *            --workers N  --relay-arg=--flag (repeatable)  --relay-node-arg=--cpu-prof (repeatable: node flags for
+ *            this relay's process, e.g. to profile it)  --build (rebuild dist/cli.js)  --out FILE
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ const { values: opt } = parseArgs({
     scenarios: { type: 'string' },
     workers: { type: 'string', default: '3' },
     'relay-arg': { type: 'string', multiple: true, default: [] },
+    'relay-node-arg': { type: 'string', multiple: true, default: [] },
     build: { type: 'boolean', default: false },
     out: { type: 'string' },
   },
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
   const scripts = await buildBenchScripts();
   const relay = wantTargets.includes('agentchat') ? ensureRelayCli(opt.build ?? false) : { cli: null, reason: 'not requested' };
   if (!relay.cli && wantTargets.includes('agentchat')) log(`bench: agentchat relay unavailable — ${relay.reason}`);
-  const defs = targetDefs(scripts, relay.cli, opt['relay-arg'] ?? []).filter((d) => wantTargets.includes(d.id));
+  const defs = targetDefs(scripts, relay.cli, opt['relay-arg'] ?? [], opt['relay-node-arg'] ?? []).filter((d) => wantTargets.includes(d.id));
   pool = new Pool(scripts.worker, Math.max(2, Number(opt.workers)));
   let runSeq = 1;
   const all: Measurement[] = [];

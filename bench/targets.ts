@@ -86,14 +86,14 @@ export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reaso
   return { cli, reason: '' };
 }
 
-export function targetDefs(scripts: { baseline: string; bare: string }, cli: string | null, relayExtraArgs: string[]): TargetDef[] {
+export function targetDefs(scripts: { baseline: string; bare: string }, cli: string | null, relayExtraArgs: string[], relayNodeArgs: string[] = []): TargetDef[] {
   const defs: TargetDef[] = [];
   if (cli) {
     defs.push({
       id: 'agentchat',
       label: 'agentchat (this relay)',
       // Rate limits raised out of the way; the limiter itself stays in the path.
-      args: [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...relayExtraArgs],
+      args: [...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...relayExtraArgs],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });
