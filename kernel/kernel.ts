@@ -196,7 +196,7 @@ export class Kernel {
 
   onMessage(ws: WebSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
     const session = ws.getUserData().session;
-    if (!session.open) return;
+    if (session === undefined || !session.open) return;
     try {
       this.handleFrame(session, data, isBinary);
     } catch (err) {
@@ -232,9 +232,7 @@ export class Kernel {
       return;
     }
     const now = Date.now();
-    const wait = spec.msgClass
-      ? take(session.msgBucket, this.config.rateMsg, now)
-      : take(session.otherBucket, this.config.rateOther, now);
+    const wait = take(session, spec.msgClass, spec.msgClass ? this.config.rateMsg : this.config.rateOther, now);
     if (wait > 0) {
       this.stats.rateLimited++;
       this.refuse(session, ErrorCode.RATE_LIMITED, `rate limit exceeded; retry after ${wait} ms`, { ref: type, retry_after_ms: wait });

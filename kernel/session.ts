@@ -1,44 +1,59 @@
 /** The kernel's session record and the table of live sessions. */
 import type { WebSocket } from 'uWebSockets.js';
 import type { RelayConfig } from './config.js';
-import { newBucket, type BucketState } from './rate-limit.js';
+import { ChannelList } from './channel-list.js';
+import type { TokenBuckets } from './rate-limit.js';
 import type { Session, SessionTable } from './types.js';
 
 /** What uWS keeps per socket: a pointer to our session. */
 export interface SocketData {
-  session: SessionState;
+  /** Set in `open`; undefined only before it. */
+  session: SessionState | undefined;
 }
 
-export class SessionState implements Session {
-  agentId: string | null = null;
-  name: string | null = null;
-  pubkey: string | null = null;
-  verified = false;
-  readonly channels = new Set<string>();
-  open = true;
+/**
+ * Many thousands of these live at once: plain fields only, every one assigned in the
+ * constructor so V8 keeps them all inside the object (no side property array).
+ */
+export class SessionState implements Session, TokenBuckets {
+  readonly id: number;
+  readonly ws: WebSocket<SocketData>;
+  readonly remoteAddress: string;
+  readonly connectedAt: number;
+  agentId: string | null;
+  name: string | null;
+  pubkey: string | null;
+  verified: boolean;
+  readonly channels: ChannelList;
+  open: boolean;
   /** Found to be a slow consumer: being closed, nothing more is queued for it. */
-  slow = false;
-  readonly msgBucket: BucketState;
-  readonly otherBucket: BucketState;
+  slow: boolean;
+  msgTokens: number;
+  msgLast: number;
+  otherTokens: number;
+  otherLast: number;
   /** Refused frames in the current flood window, and when that window started. */
-  refusals = 0;
+  refusals: number;
   refusalWindowStart: number;
 
-  constructor(
-    readonly id: number,
-    readonly ws: WebSocket<SocketData>,
-    readonly remoteAddress: string,
-    readonly connectedAt: number,
-    config: RelayConfig,
-  ) {
-    this.msgBucket = newBucket(config.rateMsg, connectedAt);
-    this.otherBucket = newBucket(config.rateOther, connectedAt);
+  constructor(id: number, ws: WebSocket<SocketData>, remoteAddress: string, connectedAt: number, config: RelayConfig) {
+    this.id = id;
+    this.ws = ws;
+    this.remoteAddress = remoteAddress;
+    this.connectedAt = connectedAt;
+    this.agentId = null;
+    this.name = null;
+    this.pubkey = null;
+    this.verified = false;
+    this.channels = new ChannelList();
+    this.open = true;
+    this.slow = false;
+    this.msgTokens = config.rateMsg.burst;
+    this.msgLast = connectedAt;
+    this.otherTokens = config.rateOther.burst;
+    this.otherLast = connectedAt;
+    this.refusals = 0;
     this.refusalWindowStart = connectedAt;
-  }
-
-  /** For logs: the fields that identify a session. */
-  describe(): { session: number; agent: string | null; name: string | null; ip: string } {
-    return { session: this.id, agent: this.agentId, name: this.name, ip: this.remoteAddress };
   }
 }
 

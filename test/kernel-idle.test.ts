@@ -1,7 +1,7 @@
 import test from 'ava';
 import { corePlugins } from '../plugins/index.js';
 import type { Plugin, Session } from '../kernel/index.js';
-import { connectAs, startRelay } from './helpers/relay-client.js';
+import { connect, connectAs, startRelay } from './helpers/relay-client.js';
 
 /** Resolves when the named agent's session closes, with the close code the relay saw. */
 function disconnectProbe(): { plugin: Plugin; closed: (agentId: string) => Promise<number> } {
@@ -32,4 +32,16 @@ test('a client that stops answering pings is closed after the idle timeout; one 
   // The other client sent nothing either, but its ws library answered every ping.
   t.truthy(relay.api.sessions.byAgentId(lively.agentId));
   await lively.ping();
+});
+
+test('a connection that never sends IDENTIFY is closed after identifyTimeoutMs with AUTH_REQUIRED; one that identified stays', async (t) => {
+  const relay = await startRelay(t, { identifyTimeoutMs: 200 });
+  const lurker = await connect(t, relay);
+  const agent = await connectAs(t, relay, 'prompt');
+  const refused = await lurker.next('ERROR', undefined, 5000);
+  t.is(refused.code, 'AUTH_REQUIRED');
+  t.regex(String(refused.message), /no IDENTIFY within 0\.2 s/);
+  t.is((await lurker.closed).code, 1008);
+  await agent.ping();
+  t.truthy(relay.api.sessions.byAgentId(agent.agentId));
 });

@@ -131,22 +131,30 @@ export function identity(): Plugin {
         }
       });
 
-      // A connection that never identifies would hold a session slot forever (pings keep it alive).
-      const identifyDeadline = new WeakMap<Session, () => void>();
+      // A connection that never identifies would hold a session slot forever (pings keep it
+      // alive). Connections queue in connect order, which is deadline order: a timer closes
+      // the expired ones at the head, with no timer or map entry per connection.
+      const unidentified: Session[] = [];
+      let head = 0;
+      const identifyTimeoutMs = relay.config.identifyTimeoutMs;
       relay.hook('connect', (session) => {
-        identifyDeadline.set(session, relay.after(relay.config.identifyTimeoutMs, () => {
-          if (session.agentId !== null || !session.open) return;
-          relay.error(session, ErrorCode.AUTH_REQUIRED, `no IDENTIFY within ${relay.config.identifyTimeoutMs / 1000} s of connecting; closing`);
-          relay.disconnect(session, CloseCode.POLICY, 'identify timeout');
-        }));
+        unidentified.push(session);
       });
-      relay.hook('identified', (session) => {
-        identifyDeadline.get(session)?.();
-        identifyDeadline.delete(session);
+      relay.every(Math.max(10, Math.min(1000, identifyTimeoutMs / 4)), () => {
+        const cutoff = Date.now() - identifyTimeoutMs;
+        while (head < unidentified.length && unidentified[head].connectedAt <= cutoff) {
+          const session = unidentified[head++];
+          if (session.agentId !== null || !session.open) continue;
+          relay.error(session, ErrorCode.AUTH_REQUIRED, `no IDENTIFY within ${identifyTimeoutMs / 1000} s of connecting; closing`);
+          relay.disconnect(session, CloseCode.POLICY, 'identify timeout');
+        }
+        if (head > 0 && head * 2 >= unidentified.length) {
+          unidentified.splice(0, head);
+          head = 0;
+        }
       });
 
       relay.hook('disconnect', (session) => {
-        identifyDeadline.get(session)?.();
         pending.get(session)?.cancelTimeout();
         pending.delete(session);
       });
