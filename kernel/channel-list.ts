@@ -1,41 +1,59 @@
 /**
  * The channels one session is in. Sessions are many and their channels few (100 at
- * most), so an array costs a third of a hash set's memory per session and is as fast
- * to search at these sizes.
+ * most, usually one): the first is a plain field, more go in an exact-size array. A
+ * hash set would cost several times the memory per session and be no faster at these sizes.
  */
 export class ChannelList implements ReadonlySet<string> {
-  private names: string[] = [];
+  private one: string | undefined = undefined;
+  private many: string[] | undefined = undefined;
 
   get size(): number {
-    return this.names.length;
+    return this.many !== undefined ? this.many.length : this.one !== undefined ? 1 : 0;
   }
   has(name: string): boolean {
-    return this.names.includes(name);
+    return this.many !== undefined ? this.many.includes(name) : this.one === name;
   }
-  // Copies keep the array exactly as long as it needs to be (push would reserve 16 slots).
   add(name: string): void {
-    if (!this.names.includes(name)) this.names = this.names.concat(name);
+    if (this.has(name)) return;
+    if (this.many !== undefined) this.many = this.many.concat(name);
+    else if (this.one === undefined) this.one = name;
+    else {
+      this.many = [this.one, name];
+      this.one = undefined;
+    }
   }
   delete(name: string): boolean {
-    if (!this.names.includes(name)) return false;
-    this.names = this.names.filter((n) => n !== name);
+    if (!this.has(name)) return false;
+    if (this.many === undefined) {
+      this.one = undefined;
+      return true;
+    }
+    const rest = this.many.filter((n) => n !== name);
+    if (rest.length === 1) {
+      this.one = rest[0];
+      this.many = undefined;
+    } else this.many = rest;
     return true;
   }
   clear(): void {
-    this.names = [];
+    this.one = undefined;
+    this.many = undefined;
+  }
+  /** A snapshot: the list may change while a caller walks it. */
+  private snapshot(): string[] {
+    return this.many !== undefined ? [...this.many] : this.one !== undefined ? [this.one] : [];
   }
   forEach(fn: (value: string, key: string, set: ReadonlySet<string>) => void, thisArg?: unknown): void {
-    for (const name of [...this.names]) fn.call(thisArg, name, name, this);
+    for (const name of this.snapshot()) fn.call(thisArg, name, name, this);
   }
-  /** Iterates a snapshot: the list may change while a caller walks it. */
   values(): SetIterator<string> {
-    return [...this.names].values();
+    return this.snapshot().values();
   }
   keys(): SetIterator<string> {
     return this.values();
   }
   entries(): SetIterator<[string, string]> {
-    return this.names.map((name): [string, string] => [name, name]).values();
+    return this.snapshot().map((name): [string, string] => [name, name]).values();
   }
   [Symbol.iterator](): SetIterator<string> {
     return this.values();

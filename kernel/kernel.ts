@@ -159,13 +159,13 @@ export class Kernel {
     const address = Buffer.from(ws.getRemoteAddressAsText()).toString();
     const session = new SessionState(this.nextSessionId++, ws, address, now, this.config);
     ws.getUserData().session = session;
-    this.sessions.all.add(session);
+    this.sessions.unidentified.add(session);
     this.stats.connections++;
     if (this.closing) {
       ws.end(1001, 'relay shutting down');
       return;
     }
-    if (this.sessions.all.size > this.config.maxSessions) {
+    if (this.sessions.size > this.config.maxSessions) {
       this.sendError(session, ErrorCode.LIMIT_EXCEEDED, `this relay is at its limit of ${this.config.maxSessions} sessions; try again later`);
       this.disconnect(session, 1013, 'too many sessions');
       return;
@@ -190,7 +190,7 @@ export class Kernel {
     if (session.agentId !== null && this.sessions.byAgent.get(session.agentId) === session) {
       this.sessions.byAgent.delete(session.agentId);
     }
-    this.sessions.all.delete(session);
+    this.sessions.unidentified.delete(session);
     this.hooks.notify('disconnect', session, code);
   }
 
@@ -232,7 +232,7 @@ export class Kernel {
       return;
     }
     const now = Date.now();
-    const wait = take(session, spec.msgClass, spec.msgClass ? this.config.rateMsg : this.config.rateOther, now);
+    const wait = take(session, spec.msgClass, this.config.rateMsg, this.config.rateOther, now);
     if (wait > 0) {
       this.stats.rateLimited++;
       this.refuse(session, ErrorCode.RATE_LIMITED, `rate limit exceeded; retry after ${wait} ms`, { ref: type, retry_after_ms: wait });
@@ -302,11 +302,9 @@ export class Kernel {
   refuse(session: SessionState, code: ErrorCodeName, message: string, extras?: ErrorExtras): void {
     this.sendError(session, code, message, extras);
     const now = Date.now();
-    if (now - session.refusalWindowStart > this.config.floodWindowMs) {
-      session.refusalWindowStart = now;
-      session.refusals = 0;
-    }
-    if (++session.refusals > this.config.floodMaxRefusals && session.open) {
+    let flood = session.flood;
+    if (flood === null || now - flood.since > this.config.floodWindowMs) session.flood = flood = { refusals: 0, since: now };
+    if (++flood.refusals > this.config.floodMaxRefusals && session.open) {
       this.stats.floodCloses++;
       this.sendError(session, ErrorCode.RATE_LIMITED,
         `closing: more than ${this.config.floodMaxRefusals} refused frames in ${this.config.floodWindowMs / 1000} s; slow down and reconnect`);
@@ -354,7 +352,8 @@ export class Kernel {
   /** The time-based backstop: quiet channels, and whatever the counted checks may miss. */
   sweepSlowConsumers(): void {
     const bound = this.config.slowConsumerBytes;
-    for (const session of this.sessions.all) {
+    // Unidentified sessions cannot be in channels.
+    for (const session of this.sessions.byAgent.values()) {
       if (session.channels.size > 0 && session.open && session.ws.getBufferedAmount() > bound) this.slowConsumer(session);
     }
   }
@@ -383,6 +382,7 @@ export class Kernel {
     session.name = identity.name;
     session.pubkey = identity.pubkey;
     session.verified = identity.verified;
+    this.sessions.unidentified.delete(session);
     this.sessions.byAgent.set(identity.agentId, session);
     const welcome: OutFrame = { type: 'WELCOME', agent_id: identity.agentId, server: this.config.serverName, name: identity.name };
     if (identity.pubkey !== null) welcome.verified = identity.verified;

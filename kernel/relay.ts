@@ -102,7 +102,7 @@ export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[
         kernel.closing = true;
         if (listenSocket) uWS.us_listen_socket_close(listenSocket);
         listenSocket = null;
-        for (const session of [...kernel.sessions.all]) kernel.disconnect(session, CloseCode.GOING_AWAY, 'relay shutting down');
+        for (const session of [...kernel.sessions.values()]) kernel.disconnect(session, CloseCode.GOING_AWAY, 'relay shutting down');
         kernel.clearTimers();
         kernel.hooks.notify('close');
         // Let uWS flush the close frames before the caller tears the process down.

@@ -11,6 +11,12 @@ export interface SocketData {
   session: SessionState | undefined;
 }
 
+export interface FloodWindow {
+  refusals: number;
+  /** ms when the window started */
+  since: number;
+}
+
 /**
  * Many thousands of these live at once: plain fields only, every one assigned in the
  * constructor so V8 keeps them all inside the object (no side property array).
@@ -29,12 +35,10 @@ export class SessionState implements Session, TokenBuckets {
   /** Found to be a slow consumer: being closed, nothing more is queued for it. */
   slow: boolean;
   msgTokens: number;
-  msgLast: number;
   otherTokens: number;
-  otherLast: number;
-  /** Refused frames in the current flood window, and when that window started. */
-  refusals: number;
-  refusalWindowStart: number;
+  refilledAt: number;
+  /** Refusals in the current flood window; made on the first refusal (most sessions never get one). */
+  flood: FloodWindow | null;
 
   constructor(id: number, ws: WebSocket<SocketData>, remoteAddress: string, connectedAt: number, config: RelayConfig) {
     this.id = id;
@@ -49,20 +53,19 @@ export class SessionState implements Session, TokenBuckets {
     this.open = true;
     this.slow = false;
     this.msgTokens = config.rateMsg.burst;
-    this.msgLast = connectedAt;
     this.otherTokens = config.rateOther.burst;
-    this.otherLast = connectedAt;
-    this.refusals = 0;
-    this.refusalWindowStart = connectedAt;
+    this.refilledAt = connectedAt;
+    this.flood = null;
   }
 }
 
+/** Live sessions: identified ones by agent id, the others apart (one table entry per session). */
 export class Sessions implements SessionTable {
-  readonly all = new Set<SessionState>();
+  readonly unidentified = new Set<SessionState>();
   readonly byAgent = new Map<string, SessionState>();
 
   get size(): number {
-    return this.all.size;
+    return this.unidentified.size + this.byAgent.size;
   }
   get identifiedCount(): number {
     return this.byAgent.size;
@@ -70,7 +73,8 @@ export class Sessions implements SessionTable {
   byAgentId(agentId: string): SessionState | undefined {
     return this.byAgent.get(agentId);
   }
-  values(): IterableIterator<SessionState> {
-    return this.all.values();
+  *values(): IterableIterator<SessionState> {
+    yield* this.unidentified;
+    yield* this.byAgent.values();
   }
 }
