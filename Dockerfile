@@ -19,4 +19,4 @@ EXPOSE 6667
 # Healthy when the relay answers a PING over a real WebSocket (any frame back means it is serving).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
   CMD ["node", "-e", "const W=require('ws');const s=new W('ws://127.0.0.1:'+(process.env.PORT||6667));const t=setTimeout(()=>process.exit(1),4000);s.on('open',()=>s.send(JSON.stringify({type:'PING'})));s.on('message',()=>{clearTimeout(t);s.terminate();process.exit(0)});s.on('error',()=>process.exit(1))"]
-CMD ["node", "dist/cli.js", "serve", "--host", "0.0.0.0"]
+CMD ["node", "--max-semi-space-size=2", "dist/cli.js", "serve", "--host", "0.0.0.0"]

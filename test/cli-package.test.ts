@@ -37,7 +37,7 @@ test('the Dockerfile builds in one Debian stage and runs production deps as a no
   t.not(user, 'root');
   t.regex(final, /^EXPOSE 6667$/m);
   t.regex(final, /^HEALTHCHECK .*CMD \[/m);
-  t.deepEqual(execForm('CMD '), ['node', 'dist/cli.js', 'serve', '--host', '0.0.0.0']);
+  t.deepEqual(execForm('CMD '), ['node', '--max-semi-space-size=2', 'dist/cli.js', 'serve', '--host', '0.0.0.0']);
   t.false(dockerfile.includes('alpine'), 'uWebSockets.js needs glibc');
 });
 
@@ -67,10 +67,12 @@ test("the image's files alone run its CMD (with --port 0) and pass its HEALTHCHE
 
   const [command, ...args] = execForm('CMD ');
   t.is(command, 'node');
+  const scriptAt = args.findIndex((a) => a.endsWith('.js'));
   // The CMD as written, with loopback and an ephemeral port instead of 0.0.0.0:6667.
-  const image = spawnCli(t, [...args.slice(1, args.indexOf('--host')), '--port', '0', '--host', '127.0.0.1'], {
+  const image = spawnCli(t, [...args.slice(scriptAt + 1, args.indexOf('--host')), '--port', '0', '--host', '127.0.0.1'], {
     cwd: app,
-    script: join(app, args[0]),
+    nodeArgs: args.slice(0, scriptAt),
+    script: join(app, args[scriptAt]),
     env: { NODE_ENV: 'production' },
   });
   const first = await image.line();

@@ -60,13 +60,15 @@ export interface SpawnOptions {
   input?: string;
   /** Node script to run instead of dist/cli.js. */
   script?: string;
+  /** Flags for node itself, before the script. */
+  nodeArgs?: string[];
 }
 
 /** Spawn `node dist/cli.js ...args`; killed at teardown if still running. */
 export function spawnCli(t: ExecutionContext, args: string[], options: SpawnOptions = {}): CliProcess {
   const script = options.script ?? CLI;
   if (!existsSync(script)) throw new Error(`${script} does not exist: run \`npm run build\` first (\`npm test\` does)`);
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
     cwd: options.cwd ?? REPO,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
   });
