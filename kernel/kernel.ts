@@ -15,6 +15,7 @@ import { decodeFrame } from './frame.js';
 import { HookRegistry, internalError } from './hooks.js';
 import { take } from './rate-limit.js';
 import { Sessions, SessionState, type SocketData } from './session.js';
+import { SlowConsumerWatch } from './slow-consumers.js';
 import {
   RelayError,
   type ErrorExtras,
@@ -40,11 +41,6 @@ interface Registered {
 
 type OutFrame = { type: string; [field: string]: unknown };
 
-/** Members of more channels than this are watched relay-wide for slow consumption (see slowCheckEvery). */
-const WIDE_CHANNELS = 4;
-/** Wide sessions checked per round; past this many, the timer sweep and uWS's hard limit are the backstop. */
-const WIDE_CHECKS_PER_ROUND = 1024;
-
 /** uWS has already rejected text frames that are not valid UTF-8. */
 const utf8 = new TextDecoder();
 
@@ -63,17 +59,7 @@ export class Kernel {
   private readonly types = new Map<string, Registered>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private nextSessionId = 1;
-  /**
-   * Channel messages between checks of the members' buffers: few enough that a member of
-   * up to WIDE_CHANNELS busy channels cannot fill uWS's headroom past slowConsumerBytes
-   * between two checks, even with the largest frames, so SLOW_CONSUMER and the close
-   * frame always fit behind the backlog.
-   */
-  private readonly slowCheckEvery: number;
-  /** Sessions in more than WIDE_CHANNELS channels: checked every slowCheckEvery channel messages relay-wide. */
-  private readonly wide = new Set<SessionState>();
-  private wideCursor: Iterator<SessionState> = this.wide.values();
-  private sinceWideCheck = 0;
+  readonly slowConsumers: SlowConsumerWatch;
   /** Set when shutting down: sessions close without telling the others. */
   closing = false;
   app: TemplatedApp | null = null;
@@ -83,10 +69,7 @@ export class Kernel {
     readonly logger: Logger,
   ) {
     this.hooks = new HookRegistry((plugin, where, err) => this.pluginFailed(plugin, where, err));
-    // Headroom uWS keeps past our bound (see relay.ts), over the largest MSG frame (6 bytes per escaped char).
-    const headroom = config.slowConsumerBytes + config.maxPayloadBytes;
-    const largestFrame = config.maxContentChars * 6 + 1024;
-    this.slowCheckEvery = Math.max(1, Math.min(64, Math.floor(headroom / (WIDE_CHANNELS * largestFrame))));
+    this.slowConsumers = new SlowConsumerWatch(config, (session) => this.slowConsumer(session));
     this.channels = new Channels(config.maxChannels, {
       created: (channel, by) => this.hooks.notify('channelCreated', channel, by),
       deleted: (channel) => this.hooks.notify('channelDeleted', channel),
@@ -186,7 +169,7 @@ export class Kernel {
       if (channel) this.removeMember(session, channel, 'disconnect');
     }
     session.channels.clear();
-    this.wide.delete(session);
+    this.slowConsumers.membershipChanged(session);
     if (session.agentId !== null && this.sessions.byAgent.get(session.agentId) === session) {
       this.sessions.byAgent.delete(session.agentId);
     }
@@ -265,7 +248,7 @@ export class Kernel {
     if (!session.open) return false;
     const status = session.ws.send(text, false);
     // 1: written, 0: queued behind backpressure, 2: dropped past uWS's hard limit.
-    if (status !== 1 && (status === 2 || session.ws.getBufferedAmount() > this.config.slowConsumerBytes)) {
+    if (status !== 1 && (status === 2 || this.slowConsumers.isSlow(session))) {
       this.slowConsumer(session);
       return status !== 2;
     }
@@ -286,8 +269,7 @@ export class Kernel {
   publishText(channel: ChannelState, text: string): void {
     if (this.app === null) return;
     this.app.publish(channel.name, text, false);
-    if (++channel.sinceCheck >= this.slowCheckEvery) this.checkMembers(channel);
-    if (this.wide.size > 0 && ++this.sinceWideCheck >= this.slowCheckEvery) this.checkWide();
+    this.slowConsumers.published(channel);
   }
 
   /** Send an ERROR (no flood accounting: for errors the relay raises on its own). */
@@ -326,36 +308,6 @@ export class Kernel {
     session.ws.send(JSON.stringify(frame), false);
     this.hooks.notify('refused', session, frame);
     this.disconnect(session, 1008, 'slow consumer');
-  }
-
-  /** Members of a busy channel are checked every few messages: the cost per delivery stays negligible. */
-  private checkMembers(channel: ChannelState): void {
-    channel.sinceCheck = 0;
-    const bound = this.config.slowConsumerBytes;
-    for (const member of channel.members.values()) {
-      if (member.ws.getBufferedAmount() > bound) this.slowConsumer(member);
-    }
-  }
-
-  /** Every wide session receives at most one frame per channel message: check them on a relay-wide count. */
-  private checkWide(): void {
-    this.sinceWideCheck = 0;
-    const bound = this.config.slowConsumerBytes;
-    for (let i = 0; i < WIDE_CHECKS_PER_ROUND && i < this.wide.size; i++) {
-      let next = this.wideCursor.next();
-      if (next.done) next = (this.wideCursor = this.wide.values()).next();
-      if (next.done) return;
-      if (next.value.ws.getBufferedAmount() > bound) this.slowConsumer(next.value);
-    }
-  }
-
-  /** The time-based backstop: quiet channels, and whatever the counted checks may miss. */
-  sweepSlowConsumers(): void {
-    const bound = this.config.slowConsumerBytes;
-    // Unidentified sessions cannot be in channels.
-    for (const session of this.sessions.byAgent.values()) {
-      if (session.channels.size > 0 && session.open && session.ws.getBufferedAmount() > bound) this.slowConsumer(session);
-    }
   }
 
   disconnect(session: SessionState, code: number, reason: string): void {
@@ -410,7 +362,7 @@ export class Kernel {
     channel.members.set(agentId, session);
     channel.emptySince = null;
     session.channels.add(name);
-    if (session.channels.size > WIDE_CHANNELS) this.wide.add(session);
+    this.slowConsumers.membershipChanged(session);
     session.ws.subscribe(name);
     this.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
     this.hooks.notify('joined', session, channel);
@@ -421,7 +373,7 @@ export class Kernel {
     if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist`);
     if (!session.channels.has(name)) throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${name}`);
     session.channels.delete(name);
-    if (session.channels.size <= WIDE_CHANNELS) this.wide.delete(session);
+    this.slowConsumers.membershipChanged(session);
     session.ws.unsubscribe(name);
     this.send(session, { type: 'LEFT', channel: name });
     this.removeMember(session, channel, 'leave');

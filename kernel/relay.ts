@@ -81,7 +81,8 @@ export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[
       app.any('/*', (res) => {
         res.writeStatus('426 Upgrade Required').end('agentchat relay: connect with a WebSocket client\n');
       });
-      kernel.every(Math.max(10, config.slowConsumerCheckMs), () => kernel.sweepSlowConsumers(), 'kernel');
+      // Unidentified sessions cannot be in channels: only identified ones are swept.
+      kernel.every(Math.max(10, config.slowConsumerCheckMs), () => kernel.slowConsumers.sweep(kernel.sessions.byAgent.values()), 'kernel');
       return new Promise<void>((resolve, reject) => {
         app.listen(config.host, config.port, (socket) => {
           if (!socket) {
