@@ -54,6 +54,19 @@ export interface ErrorFrame extends Stamped {
   retry_after_ms?: number;
 }
 
+/** One signed step of a proposal, kept with the record so anyone holding the keys can verify it. */
+export interface ProposalStep {
+  type: 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
+  /** The agent that took the step and signed `sig`. */
+  by: string;
+  /** ms since epoch */
+  at: number;
+  payment_code?: string | null;
+  reason?: string | null;
+  proof?: string | null;
+  sig: string;
+}
+
 export interface ProposalRecord {
   id: string;
   from: string;
@@ -71,6 +84,8 @@ export interface ProposalRecord {
   created_at: number;
   updated_at?: number;
   sig: string;
+  /** The signed steps so far, oldest first (extension; in PROPOSALS lists). */
+  steps?: ProposalStep[];
 }
 export interface ProposalFrame extends Stamped, ProposalRecord { type: 'PROPOSAL' }
 export interface ProposalStepFrame extends Stamped {

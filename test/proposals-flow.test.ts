@@ -1,5 +1,6 @@
 import test from 'ava';
-import { generateKeyPair, ProposalReason } from '../protocol/index.js';
+import { createPublicKey } from 'node:crypto';
+import { acceptSigningString, completeSigningString, generateKeyPair, ProposalReason, proposalSigningString, verifySignature } from '../protocol/index.js';
 import { connectAgent, startRelay } from './helpers/proposal-agents.js';
 
 test('propose → accept → complete: both parties see every step with the actor and its signature', async (t) => {
@@ -123,4 +124,26 @@ test('an agent lists only its own proposals', async (t) => {
   await alice.proposeAndWait({ to: bob.agentId, task: 'private work' });
   const { list } = await carol.list();
   t.deepEqual(list, []);
+});
+
+test('a listed proposal carries its signed steps, each verifiable with the actor key alone', async (t) => {
+  const relay = await startRelay(t);
+  const aliceKeys = generateKeyPair();
+  const bobKeys = generateKeyPair();
+  const alice = await connectAgent(t, relay, { keys: aliceKeys });
+  const bob = await connectAgent(t, relay, { keys: bobKeys });
+  const { id } = await alice.proposeAndWait({ to: bob.agentId, task: 'index the archive', expires: 600 });
+  bob.accept(id, 'pay-bob');
+  await alice.step('ACCEPT', id);
+  alice.complete(id, 'sha256:feed');
+  await bob.step('COMPLETE', id);
+
+  const [record] = (await bob.list({ status: 'completed' })).list;
+  t.like(record, { id, status: 'completed' });
+  const steps = record.steps ?? [];
+  t.deepEqual(steps.map((s) => [s.type, s.by]), [['ACCEPT', bob.agentId], ['COMPLETE', alice.agentId]]);
+  const keyOf = (agentId: string) => createPublicKey(agentId === bob.agentId ? bobKeys.publicKey : aliceKeys.publicKey);
+  t.true(verifySignature(keyOf(steps[0].by), acceptSigningString(id, steps[0].payment_code), steps[0].sig));
+  t.true(verifySignature(keyOf(steps[1].by), completeSigningString(id, steps[1].proof), steps[1].sig));
+  t.true(verifySignature(keyOf(record.from), proposalSigningString({ ...record, expires: record.expires_in }), record.sig));
 });

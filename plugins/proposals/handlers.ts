@@ -62,6 +62,7 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       created_at: createdAt,
       updated_at: createdAt,
       sig: msg.sig,
+      steps: [],
     };
     store.add(record);
     deliver(relay, record, proposalFrame(record));
@@ -82,6 +83,7 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
     signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
     checkState(type, record);
     store.transition(record, rule.becomes, at);
+    record.steps.push({ type, by: actor, at, [rule.field]: value, sig: msg.sig });
     deliver(relay, record, stepFrame(type, record, actor, rule.field, value, msg.sig));
   };
 }

@@ -4,11 +4,11 @@
  * after a retention period, on read and by `sweep`, so memory stays bounded.
  */
 import { randomBytes } from 'node:crypto';
-import type { ProposalRecord } from '../../protocol/messages.js';
+import type { ProposalRecord, ProposalStep } from '../../protocol/messages.js';
 import type { ProposalStatusName } from '../../protocol/schemas.js';
 
-/** A record as the store keeps it: `updated_at` is always set (created_at until the first step). */
-export type StoredProposal = ProposalRecord & { updated_at: number };
+/** A record as the store keeps it: `updated_at` is always set (created_at until the first step); at most two steps. */
+export type StoredProposal = ProposalRecord & { updated_at: number; steps: ProposalStep[] };
 
 export type ProposalRole = 'proposer' | 'recipient' | 'any';
 
