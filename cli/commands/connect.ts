@@ -4,7 +4,7 @@
  * slash commands join, leave, DM, list and quit. Works with stdin as a pipe: lines
  * run one after another and end of input quits once they are done.
  */
-import { createInterface } from 'node:readline';
+import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 import type { Sade } from 'sade';
 import { AgentChatClient, AgentChatError } from '../../client/index.js';
 import type { MsgFrame } from '../../protocol/index.js';
@@ -42,8 +42,18 @@ async function connect(server: unknown, flags: ConnectFlags): Promise<number> {
   }
 }
 
+/** The prompt on a terminal, redrawn under each line that arrives while someone is typing. */
+let activePrompt: Interface | null = null;
+
 function say(line: string): void {
+  if (activePrompt === null) {
+    process.stdout.write(line + '\n');
+    return;
+  }
+  clearLine(process.stdout, 0);
+  cursorTo(process.stdout, 0);
   process.stdout.write(line + '\n');
+  activePrompt.prompt(true);
 }
 
 class ChatSession {
@@ -75,6 +85,8 @@ class ChatSession {
       say(`* ${HELP}`);
       rl.setPrompt('> ');
       rl.prompt();
+      activePrompt = rl;
+      rl.on('close', () => (activePrompt = null));
     }
     let queue: Promise<boolean> = Promise.resolve(true);
     return new Promise<number>((resolve) => {
