@@ -345,6 +345,8 @@ export class Kernel {
   // ---- membership -----------------------------------------------------------
 
   join(session: SessionState, name: string): void {
+    // A plugin may call this for a session that closed meanwhile (after a timer, say).
+    if (!session.open) return;
     const channel = this.channels.get(name);
     if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist; LIST_CHANNELS shows the public ones`);
     const agentId = session.agentId!;
@@ -369,6 +371,7 @@ export class Kernel {
   }
 
   leave(session: SessionState, name: string): void {
+    if (!session.open) return;
     const channel = this.channels.get(name);
     if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist`);
     if (!session.channels.has(name)) throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${name}`);
