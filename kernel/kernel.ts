@@ -333,6 +333,7 @@ export class Kernel {
     session.agentId = identity.agentId;
     session.name = identity.name;
     session.pubkey = identity.pubkey;
+    session.key = identity.key;
     session.verified = identity.verified;
     this.sessions.unidentified.delete(session);
     this.sessions.byAgent.set(identity.agentId, session);

@@ -1,4 +1,5 @@
 /** The kernel's session record and the table of live sessions. */
+import type { KeyObject } from 'node:crypto';
 import type { WebSocket } from 'uWebSockets.js';
 import type { RelayConfig } from './config.js';
 import { ChannelList } from './channel-list.js';
@@ -29,6 +30,7 @@ export class SessionState implements Session, TokenBuckets {
   agentId: string | null;
   name: string | null;
   pubkey: string | null;
+  key: KeyObject | null;
   verified: boolean;
   readonly channels: ChannelList;
   open: boolean;
@@ -48,6 +50,7 @@ export class SessionState implements Session, TokenBuckets {
     this.agentId = null;
     this.name = null;
     this.pubkey = null;
+    this.key = null;
     this.verified = false;
     this.channels = new ChannelList();
     this.open = true;

@@ -4,6 +4,7 @@
  * handle for later. Everything here is read-only from a plugin's side except
  * through the methods of `RelayApi`.
  */
+import type { KeyObject } from 'node:crypto';
 import type { Struct } from 'superstruct';
 import type { ErrorCode, ErrorFrame, MsgFrame, ProposalReason } from '../protocol/index.js';
 import type { RelayConfig } from './config.js';
@@ -18,6 +19,8 @@ export interface Session {
   readonly name: string | null;
   /** The session's public key as canonical SPKI PEM, or null for an ephemeral agent. */
   readonly pubkey: string | null;
+  /** `pubkey` parsed once at IDENTIFY, for any plugin that verifies this session's signatures. */
+  readonly key: KeyObject | null;
   /** True when the session proved possession of `pubkey`. */
   readonly verified: boolean;
   /** Channels this session is a member of. */
@@ -52,6 +55,8 @@ export interface Identity {
   name: string;
   /** Canonical SPKI PEM, or null for an ephemeral agent. */
   pubkey: string | null;
+  /** `pubkey` parsed (null exactly when pubkey is null). */
+  key: KeyObject | null;
   verified: boolean;
 }
 

@@ -2,7 +2,7 @@
  * identity: IDENTIFY, ephemeral ids, Ed25519 keys with proof of possession
  * (CHALLENGE/VERIFY), one live session per key, verified MSG signatures, WHOIS.
  */
-import { randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ErrorCode, CloseCode } from '../../protocol/errors.js';
 import { KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
 import { Identify, Verify, Whois } from '../../protocol/schemas.js';
@@ -34,8 +34,6 @@ export function identity(): Plugin {
     name: 'identity',
     setup(relay: RelayApi) {
       const pending = new WeakMap<Session, PendingChallenge>();
-      /** Parsed keys of admitted sessions, to verify their signatures. */
-      const keys = new WeakMap<Session, KeyObject>();
       const server = relay.config.serverName;
 
       const uniqueEphemeralId = (): string => {
@@ -60,7 +58,7 @@ export function identity(): Plugin {
           }
           if (pending.has(session)) throw new RelayError(ErrorCode.INVALID_MSG, 'IDENTIFY already sent: answer the CHALLENGE with VERIFY');
           if (msg.pubkey === undefined || msg.pubkey === null) {
-            relay.admit(session, { agentId: uniqueEphemeralId(), name: msg.name, pubkey: null, verified: false });
+            relay.admit(session, { agentId: uniqueEphemeralId(), name: msg.name, pubkey: null, key: null, verified: false });
             return;
           }
           let key: PublicKey;
@@ -71,8 +69,7 @@ export function identity(): Plugin {
           }
           refuseIfConnected(key.agentId);
           if (relay.config.allowUnverifiedKeys) {
-            relay.admit(session, { agentId: key.agentId, name: msg.name, pubkey: key.pem, verified: false });
-            keys.set(session, key.key);
+            relay.admit(session, { agentId: key.agentId, name: msg.name, pubkey: key.pem, key: key.key, verified: false });
             return;
           }
           const nonce = randomBytes(32).toString('base64');
@@ -100,8 +97,7 @@ export function identity(): Plugin {
             relay.disconnect(session, CloseCode.POLICY, 'verify failed');
             return;
           }
-          relay.admit(session, { agentId: challenge.key.agentId, name: challenge.name, pubkey: challenge.key.pem, verified: true });
-          keys.set(session, challenge.key.key);
+          relay.admit(session, { agentId: challenge.key.agentId, name: challenge.name, pubkey: challenge.key.pem, key: challenge.key.key, verified: true });
         },
       });
 
@@ -117,8 +113,8 @@ export function identity(): Plugin {
       // Signed MSGs are verified before routing: a signature that fails is never relayed.
       relay.hook('message', (session: Session, msg: InboundMsg) => {
         if (msg.sig === undefined) return;
-        const key = keys.get(session);
-        if (key === undefined) {
+        const key = session.key;
+        if (key === null) {
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'this session has no key, so its signature cannot be verified: IDENTIFY with a pubkey to sign messages');
         }
         if (msg.ts === undefined) return new RelayError(ErrorCode.INVALID_SIGNATURE, 'a signed MSG must carry the ts it signed');

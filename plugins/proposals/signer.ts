@@ -1,12 +1,12 @@
 /**
- * Every proposal step is signed with the acting agent's registered key. Keys are
- * parsed once per session. Sessions whose key was not proven (a relay run with
+ * Every proposal step is signed with the acting agent's registered key (parsed once,
+ * at IDENTIFY, as `session.key`). Sessions whose key was not proven (a relay run with
  * allowUnverifiedKeys) may act too: the operator chose that mode, and the
  * signature itself still proves possession of the claimed key.
  */
 import type { KeyObject } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.js';
-import { parsePublicKey, verifySignature } from '../../protocol/keys.js';
+import { verifySignature } from '../../protocol/keys.js';
 import { RelayError, type Session } from '../../kernel/types.js';
 
 export interface Signer {
@@ -17,17 +17,11 @@ export interface Signer {
 }
 
 export function createSigner(): Signer {
-  const keys = new WeakMap<Session, KeyObject>();
-
   const requireKey = (session: Session): KeyObject => {
-    let key = keys.get(session);
-    if (key !== undefined) return key;
-    if (session.pubkey === null) {
+    if (session.key === null) {
       throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, 'proposals are signed: IDENTIFY with a pubkey (a persistent identity) to take part in them');
     }
-    key = parsePublicKey(session.pubkey).key;
-    keys.set(session, key);
-    return key;
+    return session.key;
   };
 
   return {
