@@ -274,9 +274,15 @@ export class Kernel {
 
   /** Send an ERROR (no flood accounting: for errors the relay raises on its own). */
   sendError(session: SessionState, code: ErrorCodeName, message: string, extras?: ErrorExtras): void {
+    this.writeError(session, { type: 'ERROR', code, message, ...extras, ts: Date.now() }, false);
+  }
+
+  /** Every ERROR goes out here and is shown to the `refused` hooks; `direct` skips the slow-consumer check. */
+  private writeError(session: SessionState, frame: ErrorFrame, direct: boolean): void {
     if (!session.open) return;
-    const frame: ErrorFrame = { type: 'ERROR', code, message, ...extras, ts: Date.now() };
-    this.sendRaw(session, JSON.stringify(frame));
+    const text = JSON.stringify(frame);
+    if (direct) session.ws.send(text, false);
+    else this.sendRaw(session, text);
     this.hooks.notify('refused', session, frame);
   }
 
@@ -299,14 +305,9 @@ export class Kernel {
     if (!session.open || session.slow) return;
     session.slow = true;
     this.stats.slowConsumers++;
-    const frame: ErrorFrame = {
-      type: 'ERROR',
-      code: ErrorCode.SLOW_CONSUMER,
-      message: `closing: more than ${this.config.slowConsumerBytes} bytes were waiting for this client; read faster or join fewer channels`,
-      ts: Date.now(),
-    };
-    session.ws.send(JSON.stringify(frame), false);
-    this.hooks.notify('refused', session, frame);
+    const message = `closing: more than ${this.config.slowConsumerBytes} bytes were waiting for this client; read faster or join fewer channels`;
+    // Written directly: sendRaw would find the same slow consumer again.
+    this.writeError(session, { type: 'ERROR', code: ErrorCode.SLOW_CONSUMER, message, ts: Date.now() }, true);
     this.disconnect(session, 1008, 'slow consumer');
   }
 
