@@ -101,17 +101,16 @@ export async function waitFor(
   }
 }
 
+/** The counters every worker report carries, summed across workers. */
+const COUNTERS = ['received', 'agentJoined', 'joined', 'echoes', 'pingsSeen', 'closes', 'errors'] as const;
+
+function addCounters(into: Pick<Counts, (typeof COUNTERS)[number]>, from: Counts): void {
+  for (const key of COUNTERS) into[key] += from[key];
+}
+
 export function sumCounts(parts: Counts[]): Counts {
   const t: Counts = { run: parts[0]?.run ?? 0, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0 };
-  for (const p of parts) {
-    t.received += p.received;
-    t.agentJoined += p.agentJoined;
-    t.joined += p.joined;
-    t.echoes += p.echoes;
-    t.pingsSeen += p.pingsSeen;
-    t.closes += p.closes;
-    t.errors += p.errors;
-  }
+  for (const p of parts) addCounters(t, p);
   return t;
 }
 
@@ -140,16 +139,10 @@ export async function collect(workers: Worker[]): Promise<Merged> {
     closes: 0, errors: 0, errorCodes: {}, closeCodes: {}, firstError: '', lastRecvNs: 0, hist: new Histogram(),
   };
   for (const r of reports) {
-    m.received += r.received;
-    m.agentJoined += r.agentJoined;
-    m.joined += r.joined;
-    m.echoes += r.echoes;
-    m.pingsSeen += r.pingsSeen;
+    addCounters(m, r);
     m.orderErrors += r.orderErrors;
     m.stray += r.stray;
     m.replay += r.replay;
-    m.closes += r.closes;
-    m.errors += r.errors;
     for (const [k, v] of Object.entries(r.errorCodes)) m.errorCodes[k] = (m.errorCodes[k] ?? 0) + v;
     for (const [k, v] of Object.entries(r.closeCodes)) m.closeCodes[k] = (m.closeCodes[k] ?? 0) + v;
     if (!m.firstError && r.firstError) m.firstError = r.firstError;
