@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import {
-  authSigningString, msgSigningString, signString,
+  asAgentId, authSigningString, msgSigningString, signString,
   type AgentsFrame, type ChallengeFrame, type ChannelsFrame, type ErrorFrame, type InvitedFrame, type JoinedFrame, type LeftFrame,
   type MsgFrame, type PongFrame, type ProposalFrame, type ProposalsFrame, type ProposalStepFrame, type ServerFrame,
   type WelcomeFrame, type WhoisFrame,
@@ -182,7 +182,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
 
   /** Direct message; the leading '@' is optional. */
   dm(agentId: string, content: string): Promise<MsgFrame> {
-    return this.send(agentId.startsWith('@') ? agentId : `@${agentId}`, content);
+    return this.send(asAgentId(agentId), content);
   }
 
   listChannels(): Promise<ChannelsFrame> {

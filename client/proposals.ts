@@ -4,7 +4,7 @@
  * carries the new id). AgentChatClient's proposal methods call these.
  */
 import {
-  acceptSigningString, completeSigningString, disputeSigningString, proposalSigningString, rejectSigningString, signString,
+  asAgentId, acceptSigningString, completeSigningString, disputeSigningString, proposalSigningString, rejectSigningString, signString,
   type ProposalFrame, type ProposalsFrame, type ProposalStatusName, type ProposalStepFrame,
 } from '../protocol/index.js';
 import { AgentChatError } from './errors.js';
@@ -54,7 +54,7 @@ function signer(client: ProposalRequester, what: string): LoadedIdentity {
 /** Propose work to a connected agent; resolves with the PROPOSAL echo, whose `id` names it from now on. */
 export async function propose(client: ProposalRequester, to: string, input: ProposalInput): Promise<ProposalFrame> {
   const identity = signer(client, 'a PROPOSAL');
-  const target = to.startsWith('@') ? to : `@${to}`;
+  const target = asAgentId(to);
   const { task, amount, currency, payment_code, terms, expires } = input;
   const sig = signString(identity.privateKey, proposalSigningString({ to: target, task, amount, currency, payment_code, expires }));
   const me = client.agentId;

@@ -11,6 +11,9 @@ export const isAgentName = (v: unknown): v is string => typeof v === 'string' &&
 export const isChannel = (v: unknown): v is string => typeof v === 'string' && CHANNEL.test(v);
 export const isAgentId = (v: unknown): v is string => typeof v === 'string' && AGENT_ID.test(v);
 
+/** An agent id from user input that may omit the leading '@'. */
+export const asAgentId = (idOrBare: string): string => (idOrBare.startsWith('@') ? idOrBare : `@${idOrBare}`);
+
 /** Channels that exist at start and cannot be deleted. */
 export const DEFAULT_CHANNELS = ['#general', '#agents'] as const;
 
