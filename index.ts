@@ -2,4 +2,5 @@
 export * from './client/index.js';
 export * from './kernel/index.js';
 export * from './protocol/index.js';
-export { corePlugins, channels, history, identity, listing, logging, proposals } from './plugins/index.js';
+export { createRelay, type RelayOptions } from './relay.js';
+export * from './plugins/index.js';

@@ -7,7 +7,7 @@ import { registerListen } from './commands/listen.js';
 import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
-import { registerServe } from './commands/serve.js';
+import { registerServe, serveArgv } from './commands/serve.js';
 import { exitWith, run } from './run.js';
 
 const prog = sade('agentchat').version(pkg.version);
@@ -20,4 +20,4 @@ registerConnect(prog);
 registerIdentity(prog);
 registerProposals(prog);
 
-exitWith(await run(prog, process.argv));
+exitWith(await run(prog, serveArgv(process.argv)));

@@ -1,11 +1,11 @@
 /** Errors a request of AgentChatClient rejects with. */
-import type { ErrorCode, ErrorFrame, ProposalReason } from '../protocol/index.js';
+import type { AnyErrorCode, ErrorFrame, ProposalReason } from '../protocol/index.js';
 
 /** Failures the client detects itself (no server ERROR behind them). */
 export type LocalErrorCode = 'TIMEOUT' | 'DISCONNECTED' | 'NOT_CONNECTED';
 
 export interface AgentChatErrorDetails {
-  reason?: ProposalReason;
+  reason?: ProposalReason | (string & {});
   retry_after_ms?: number;
   /** The server ERROR frame, when the error came from the relay. */
   frame?: ErrorFrame;
@@ -13,12 +13,12 @@ export interface AgentChatErrorDetails {
 
 /** A refused or failed request: `code` is the relay's error code, or a LocalErrorCode. */
 export class AgentChatError extends Error {
-  readonly code: ErrorCode | LocalErrorCode;
-  readonly reason?: ProposalReason;
+  readonly code: AnyErrorCode | LocalErrorCode;
+  readonly reason?: ProposalReason | (string & {});
   readonly retry_after_ms?: number;
   readonly frame?: ErrorFrame;
 
-  constructor(code: ErrorCode | LocalErrorCode, message: string, details: AgentChatErrorDetails = {}) {
+  constructor(code: AnyErrorCode | LocalErrorCode, message: string, details: AgentChatErrorDetails = {}) {
     super(message);
     this.name = 'AgentChatError';
     this.code = code;

@@ -1,4 +1,7 @@
-/** Relay configuration: every bound and rate has a default and can be changed. */
+/**
+ * The kernel's configuration: sockets, bounds, rates and timeouts of what the kernel
+ * itself does. Every one has a default. A plugin's settings are its own options.
+ */
 import { DEFAULT_PORT } from '../protocol/names.js';
 
 export interface RateBucket {
@@ -24,7 +27,6 @@ export interface RelayConfig {
   maxChannels: number;
   maxChannelsPerAgent: number;
   maxSessions: number;
-  maxInvitesPerChannel: number;
 
   /** MSG and proposal frames. */
   rateMsg: RateBucket;
@@ -41,18 +43,12 @@ export interface RelayConfig {
   /** Seconds without traffic before a socket is closed; pings are sent automatically. */
   idleTimeoutSec: number;
 
-  /** Proof of possession skipped (0.3.x clients do not answer CHALLENGE). */
-  allowUnverifiedKeys: boolean;
-  /** How long a client has to answer CHALLENGE. */
-  verifyTimeoutMs: number;
-  /** How long a connection may stay without IDENTIFY before it is closed (it holds a session slot). */
-  identifyTimeoutMs: number;
-  /** Log message content (off: never a log line per message). */
-  logMessages: boolean;
-  /** Channel messages replayed after JOINED. */
-  historySize: number;
-  /** Empty user-created channels are deleted after this long. */
-  channelIdleMs: number;
+  /** How long an async veto hook may take before it fails closed (UNAVAILABLE). */
+  hookTimeoutMs: number;
+  /** Frames held per session while one of its hooks or handlers is pending; past it, RATE_LIMITED. */
+  maxHeldFrames: number;
+  /** How long close() waits for the plugins' close hooks (flushing a store, say). */
+  shutdownTimeoutMs: number;
 }
 
 export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
@@ -65,7 +61,6 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   maxChannels: 10_000,
   maxChannelsPerAgent: 100,
   maxSessions: 100_000,
-  maxInvitesPerChannel: 10_000,
   rateMsg: { burst: 10, perSec: 1 },
   rateOther: { burst: 100, perSec: 20 },
   floodMaxRefusals: 100,
@@ -73,12 +68,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   slowConsumerBytes: 1024 * 1024,
   slowConsumerCheckMs: 100,
   idleTimeoutSec: 120,
-  allowUnverifiedKeys: false,
-  verifyTimeoutMs: 10_000,
-  identifyTimeoutMs: 30_000,
-  logMessages: false,
-  historySize: 20,
-  channelIdleMs: 24 * 60 * 60 * 1000,
+  hookTimeoutMs: 2_000,
+  maxHeldFrames: 64,
+  shutdownTimeoutMs: 3_000,
 });
 
 /** Merge user options over the defaults (nested rate buckets merge field by field). */

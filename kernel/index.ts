@@ -1,18 +1,10 @@
 /**
- * The relay's public entry: createRelay with the core plugins, and the types a
- * plugin is written against.
+ * The kernel's public face: its one constructor (plugins required), its config, and
+ * the types a plugin is written against. The default plugin set and `createRelay`
+ * live at the package root: the kernel depends on nothing above it.
  */
-import { corePlugins } from '../plugins/index.js';
-
-export { corePlugins };
-import { createRelayWith, type Relay, type RelayOptions } from './relay.js';
-
-/** A relay with the core plugins (or `options.plugins` instead). Port 0 picks an ephemeral port. */
-export function createRelay(options: RelayOptions = {}): Relay {
-  return createRelayWith(corePlugins, options);
-}
-
-export { createRelayWith, type Relay, type RelayOptions } from './relay.js';
+export { createRelayKernel, type KernelOptions, type Relay } from './relay.js';
 export { DEFAULT_CONFIG, resolveConfig, type RateBucket, type RelayConfig } from './config.js';
+export type { LogSink } from './logger.js';
 export { uwsNative } from './uws.js';
 export * from './types.js';

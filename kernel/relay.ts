@@ -1,53 +1,119 @@
 /**
- * createRelay: wires the kernel to a uWS app, registers the kernel's own message
- * types (JOIN, LEAVE, MSG, PING) and sets up the plugins.
+ * The kernel's one constructor: wires a Kernel to a uWS app, registers the kernel's
+ * own message types (JOIN, LEAVE, MSG, PING) and runs the plugins it is given. The
+ * default plugin set is composed above the kernel (the package root's createRelay).
  */
 import type { us_listen_socket } from 'uWebSockets.js';
-import { CloseCode } from '../protocol/errors.js';
 import { Join, Leave, msgCheck, msgSchema, Ping } from '../protocol/schemas.js';
 import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { createLogger, stderrSink, type LogSink } from './logger.js';
 import type { SessionState, SocketData } from './session.js';
 import type { Plugin, RelayApi, Session } from './types.js';
-import { uWS, uwsNative, UWS_FALLBACK_WARNING } from './uws.js';
+import { listenOn, LISTEN_DEFAULT, LISTEN_EXCLUSIVE_PORT, uWS, uwsNative, UWS_FALLBACK_WARNING } from './uws.js';
 
-export interface RelayOptions extends Partial<RelayConfig> {
-  /** Plugins in order. Default: the core plugins (see plugins/index.ts). */
-  plugins?: Plugin[];
+export interface KernelOptions extends Partial<RelayConfig> {
+  /** Plugins in order: their hooks run in this order. Names are unique. */
+  plugins: readonly Plugin[];
+  /** Each plugin's options by plugin name, passed as `setup(relay, options)` (default `{}`). */
+  pluginOptions?: Readonly<Record<string, unknown>>;
   /** Where JSON log lines go: default stderr; false silences them. */
   log?: LogSink | false;
+  /**
+   * Share the port with other relays (SO_REUSEPORT), as `serve --workers` does on purpose.
+   * Off by default: a busy port is an error, never two relays that cannot see each other.
+   */
+  sharePort?: boolean;
 }
 
 export interface Relay {
-  /** Start listening; resolves once the port is bound. */
+  /** Set up every plugin (awaiting async setups), then listen; resolves once the port is bound. */
   listen(): Promise<void>;
-  /** Stop accepting, close every session with 1001, run close hooks. */
+  /** Stop accepting, close every session with 1001, await the close hooks (bounded). */
   close(): Promise<void>;
-  /** The bound port (the real one when config.port was 0). */
+  /** The bound port (the real one when config.port was 0); 0 before listen(). */
   readonly port: number;
   readonly config: Readonly<RelayConfig>;
   /** Whether uWS runs natively (false: the slow JavaScript fallback). */
   readonly native: boolean;
   /** The API plugins get: for tests and embedding. */
   readonly api: RelayApi;
+  /** The plugins, in order, as they were given. */
+  readonly plugins: readonly Plugin[];
 }
 
-export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[], options: RelayOptions = {}): Relay {
-  const { plugins, log, ...configOptions } = options;
+export function createRelayKernel(options: KernelOptions): Relay {
+  const { plugins, pluginOptions = {}, log, sharePort = false, ...configOptions } = options;
+  checkPlugins(plugins);
+  const names = Object.freeze(plugins.map((p) => p.name));
   const config = resolveConfig(configOptions);
   const logger = createLogger(log === undefined ? stderrSink : log);
   const kernel = new Kernel(config, logger);
-
   registerKernelTypes(kernel);
-  const pluginList = plugins ?? defaultPlugins(config);
-  for (const plugin of pluginList) {
-    plugin.setup(pluginApi(kernel, plugin.name));
-  }
 
   let listenSocket: us_listen_socket | null = null;
   let port = 0;
+  let listening: Promise<void> | null = null;
   let closed: Promise<void> | null = null;
+
+  const setUp = async () => {
+    for (const plugin of plugins) {
+      try {
+        await plugin.setup(pluginApi(kernel, plugin.name, names), (pluginOptions[plugin.name] ?? {}) as Record<string, unknown>);
+      } catch (err) {
+        kernel.timers.clear();
+        await kernel.hooks.closeAll(config.shutdownTimeoutMs);
+        throw new Error(`plugin "${plugin.name}" failed to set up: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      }
+    }
+    kernel.dispatch.ready();
+  };
+
+  const bind = () => {
+    if (!uwsNative) {
+      process.stderr.write(UWS_FALLBACK_WARNING + '\n');
+      logger.warn('uws_fallback', { message: UWS_FALLBACK_WARNING });
+    }
+    let app;
+    try {
+      app = config.tls ? uWS.SSLApp({ cert_file_name: config.tls.cert, key_file_name: config.tls.key }) : uWS.App();
+    } catch {
+      throw new Error(`cannot start TLS with cert ${config.tls?.cert} and key ${config.tls?.key}: check that both files exist and hold a matching PEM certificate and key`);
+    }
+    kernel.outbox.app = app;
+    app.ws<SocketData>('/*', {
+      // Frames a little over our limit get an ERROR from the kernel; uWS drops the connection only far past it.
+      maxPayloadLength: config.maxPayloadBytes + OVERSIZE_HEADROOM,
+      // uWS's own limit sits past ours, so our checks can still queue SLOW_CONSUMER and a close frame.
+      // Past it uWS closes the socket at once: never a skipped message on a socket left open.
+      maxBackpressure: config.slowConsumerBytes * 2 + config.maxPayloadBytes,
+      closeOnBackpressureLimit: 1,
+      idleTimeout: idleTimeout(config.idleTimeoutSec),
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => kernel.onUpgrade(res, req, context),
+      open: (ws) => kernel.onOpen(ws),
+      message: (ws, data, isBinary) => kernel.onMessage(ws, data, isBinary),
+      close: (ws, code) => kernel.onClose(ws, code),
+    });
+    // Plain HTTP requests get a one-line hint instead of a hanging socket.
+    app.any('/*', (res) => {
+      res.writeStatus('426 Upgrade Required').end('agentchat relay: connect with a WebSocket client\n');
+    });
+    // Unidentified sessions cannot be in channels: only identified ones are swept.
+    kernel.timers.every(Math.max(10, config.slowConsumerCheckMs), () => kernel.outbox.slowConsumers.sweep(kernel.sessions.byAgent.values()), 'kernel');
+    return new Promise<void>((resolve, reject) => {
+      listenOn(app, config.host, config.port, sharePort ? LISTEN_DEFAULT : LISTEN_EXCLUSIVE_PORT, (socket) => {
+        if (!socket) {
+          reject(new Error(`cannot listen on ${config.host}:${config.port}: the port is in use or the address is not available; choose another --port`));
+          return;
+        }
+        listenSocket = socket;
+        port = uWS.us_socket_local_port(socket);
+        kernel.hooks.notify('listen', { host: config.host, port, tls: config.tls !== null, native: uwsNative });
+        resolve();
+      });
+    });
+  };
 
   const relay: Relay = {
     get port() {
@@ -55,64 +121,47 @@ export function createRelayWith(defaultPlugins: (config: RelayConfig) => Plugin[
     },
     config,
     native: uwsNative,
-    api: pluginApi(kernel, 'embedder'),
+    api: pluginApi(kernel, 'embedder', names),
+    plugins,
 
     listen() {
-      if (!uwsNative) {
-        process.stderr.write(UWS_FALLBACK_WARNING + '\n');
-        logger.warn('uws_fallback', { message: UWS_FALLBACK_WARNING });
-      }
-      const app = config.tls ? uWS.SSLApp({ cert_file_name: config.tls.cert, key_file_name: config.tls.key }) : uWS.App();
-      kernel.app = app;
-      app.ws<SocketData>('/*', {
-        // Frames a little over our limit get an ERROR from the kernel; uWS drops the connection only far past it.
-        maxPayloadLength: config.maxPayloadBytes + OVERSIZE_HEADROOM,
-        // uWS's own limit sits past ours, so our checks can still queue SLOW_CONSUMER and a close frame.
-        // Past it uWS closes the socket at once: never a skipped message on a socket left open.
-        maxBackpressure: config.slowConsumerBytes * 2 + config.maxPayloadBytes,
-        closeOnBackpressureLimit: 1,
-        idleTimeout: idleTimeout(config.idleTimeoutSec),
-        sendPingsAutomatically: true,
-        open: (ws) => kernel.onOpen(ws),
-        message: (ws, data, isBinary) => kernel.onMessage(ws, data, isBinary),
-        close: (ws, code) => kernel.onClose(ws, code),
-      });
-      // Plain HTTP requests get a one-line hint instead of a hanging socket.
-      app.any('/*', (res) => {
-        res.writeStatus('426 Upgrade Required').end('agentchat relay: connect with a WebSocket client\n');
-      });
-      // Unidentified sessions cannot be in channels: only identified ones are swept.
-      kernel.every(Math.max(10, config.slowConsumerCheckMs), () => kernel.slowConsumers.sweep(kernel.sessions.byAgent.values()), 'kernel');
-      return new Promise<void>((resolve, reject) => {
-        app.listen(config.host, config.port, (socket) => {
-          if (!socket) {
-            reject(new Error(`cannot listen on ${config.host}:${config.port}: the address is in use or not available; choose another --port`));
-            return;
-          }
-          listenSocket = socket;
-          port = uWS.us_socket_local_port(socket);
-          kernel.hooks.notify('listen', { host: config.host, port, tls: config.tls !== null, native: uwsNative });
-          resolve();
-        });
-      });
+      listening ??= setUp().then(bind);
+      return listening;
     },
 
     close() {
-      if (closed) return closed;
-      closed = new Promise<void>((resolve) => {
-        kernel.closing = true;
+      closed ??= (async () => {
         if (listenSocket) uWS.us_listen_socket_close(listenSocket);
         listenSocket = null;
-        for (const session of [...kernel.sessions.values()]) kernel.disconnect(session, CloseCode.GOING_AWAY, 'relay shutting down');
-        kernel.clearTimers();
-        kernel.hooks.notify('close');
+        kernel.shutDown();
+        kernel.timers.clear();
+        await kernel.hooks.closeAll(config.shutdownTimeoutMs);
         // Let uWS flush the close frames before the caller tears the process down.
-        setImmediate(resolve);
-      });
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      })();
       return closed;
     },
   };
   return relay;
+}
+
+/** Unique names, and every dependency loaded earlier in the list. */
+function checkPlugins(plugins: readonly Plugin[]): void {
+  if (!Array.isArray(plugins)) throw new TypeError('createRelayKernel needs `plugins`: an array of { name, setup(relay, options) }');
+  const seen = new Set<string>();
+  for (const plugin of plugins) {
+    if (typeof plugin?.name !== 'string' || plugin.name === '' || typeof plugin.setup !== 'function') {
+      throw new TypeError(`not a plugin: ${JSON.stringify(plugin?.name ?? plugin)}; a plugin is { name, setup(relay, options) }`);
+    }
+    if (seen.has(plugin.name)) throw new Error(`two plugins are named "${plugin.name}"; plugin names must be unique`);
+    for (const needed of plugin.dependencies ?? []) {
+      if (!seen.has(needed)) {
+        const later = plugins.some((p) => p.name === needed);
+        throw new Error(`plugin "${plugin.name}" needs plugin "${needed}" ${later ? 'to come before it in the list' : 'loaded before it, and it is not loaded'}`);
+      }
+    }
+    seen.add(plugin.name);
+  }
 }
 
 /** Bytes past maxPayloadBytes that uWS still reads, so the client gets an ERROR instead of a dropped socket. */
@@ -125,34 +174,40 @@ function idleTimeout(seconds: number): number {
 }
 
 function registerKernelTypes(kernel: Kernel): void {
-  kernel.register('JOIN', { schema: Join, handle: (s, m) => kernel.join(s as SessionState, m.channel) }, 'kernel');
-  kernel.register('LEAVE', { schema: Leave, handle: (s, m) => kernel.leave(s as SessionState, m.channel) }, 'kernel');
+  const { membership, outbox, dispatch } = kernel;
+  dispatch.register('JOIN', { schema: Join, handle: (s, m) => membership.join(s as SessionState, m.channel) }, 'kernel');
+  dispatch.register('LEAVE', { schema: Leave, handle: (s, m) => membership.leave(s as SessionState, m.channel) }, 'kernel');
   const max = kernel.config.maxContentChars;
-  kernel.register('MSG', { schema: msgSchema(max), check: msgCheck(max), rateClass: 'msg', handle: (s, m) => kernel.route(s as SessionState, m) }, 'kernel');
-  kernel.register('PING', { schema: Ping, beforeIdentify: true, handle: (s) => kernel.send(s as SessionState, { type: 'PONG' }) }, 'kernel');
+  dispatch.register('MSG', { schema: msgSchema(max), check: msgCheck(max), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
+  dispatch.register('PING', { schema: Ping, beforeIdentify: true, handle: (s) => void outbox.send(s as SessionState, { type: 'PONG' }) }, 'kernel');
 }
 
 /** The facade a plugin gets: the kernel's operations, attributed to the plugin for logs. */
-function pluginApi(kernel: Kernel, plugin: string): RelayApi {
+function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): RelayApi {
   const state = (s: Session) => s as SessionState;
+  const { membership, outbox } = kernel;
   return {
     config: kernel.config,
     logger: kernel.logger,
     sessions: kernel.sessions,
     channels: kernel.channels,
     stats: kernel.stats,
-    handle: (type, spec) => kernel.register(type, spec, plugin),
-    hook: (point, fn) => kernel.hook(point, fn, plugin),
-    send: (session, frame) => kernel.send(state(session), frame),
-    sendRaw: (session, text) => kernel.sendRaw(state(session), text),
-    publish: (channel, frame) => kernel.publish(channel, frame),
-    error: (session, code, message, extras) => kernel.sendError(state(session), code, message, extras),
-    admit: (session, identity) => kernel.admit(state(session), identity),
-    join: (session, channel) => kernel.join(state(session), channel),
-    leave: (session, channel) => kernel.leave(state(session), channel),
-    disconnect: (session, code, reason) => kernel.disconnect(state(session), code, reason),
-    every: (ms, fn) => kernel.every(ms, fn, plugin),
-    after: (ms, fn) => kernel.after(ms, fn, plugin),
+    plugins,
+    handle: (type, spec) => kernel.dispatch.register(type, spec, plugin),
+    hook: (point, fn) => kernel.hooks.add(point, fn, plugin),
+    sessionSlot: (name) => kernel.sessionSlot(name),
+    send: (session, frame) => outbox.send(state(session), frame),
+    sendRaw: (session, text) => outbox.sendRaw(state(session), text),
+    publish: (channel, frame) => {
+      const target = kernel.channels.get(channel);
+      if (target !== undefined) membership.publish(target, frame);
+    },
+    error: (session, code, message, extras) => outbox.sendError(state(session), code, message, extras),
+    admit: (session, identity) => membership.admit(state(session), identity),
+    join: (session, channel) => membership.join(state(session), channel),
+    leave: (session, channel) => membership.leave(state(session), channel),
+    disconnect: (session, code, reason) => outbox.disconnect(state(session), code, reason),
+    every: (ms, fn) => kernel.timers.every(ms, fn, plugin),
+    after: (ms, fn) => kernel.timers.after(ms, fn, plugin),
   };
 }
-

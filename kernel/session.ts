@@ -1,5 +1,4 @@
 /** The kernel's session record and the table of live sessions. */
-import type { KeyObject } from 'node:crypto';
 import type { WebSocket } from 'uWebSockets.js';
 import type { RelayConfig } from './config.js';
 import { ChannelList } from './channel-list.js';
@@ -10,6 +9,8 @@ import type { Session, SessionTable } from './types.js';
 export interface SocketData {
   /** Set in `open`; undefined only before it. */
   session: SessionState | undefined;
+  /** The peer's address, read at the upgrade (where the upgrade hooks saw it). */
+  remoteAddress: string;
 }
 
 export interface FloodWindow {
@@ -29,9 +30,6 @@ export class SessionState implements Session, TokenBuckets {
   readonly connectedAt: number;
   agentId: string | null;
   name: string | null;
-  pubkey: string | null;
-  key: KeyObject | null;
-  verified: boolean;
   readonly channels: ChannelList;
   open: boolean;
   /** Found to be a slow consumer: being closed, nothing more is queued for it. */
@@ -41,6 +39,13 @@ export class SessionState implements Session, TokenBuckets {
   refilledAt: number;
   /** Refusals in the current flood window; made on the first refusal (most sessions never get one). */
   flood: FloodWindow | null;
+  /**
+   * Frames that arrived while an async hook or handler of this session is pending, in
+   * order; null when nothing is pending (the common case: no array per session).
+   */
+  held: string[] | null;
+  /** Plugin session slots by index (RelayApi.sessionSlot); made on the first value. */
+  slots: unknown[] | null;
 
   constructor(id: number, ws: WebSocket<SocketData>, remoteAddress: string, connectedAt: number, config: RelayConfig) {
     this.id = id;
@@ -49,9 +54,6 @@ export class SessionState implements Session, TokenBuckets {
     this.connectedAt = connectedAt;
     this.agentId = null;
     this.name = null;
-    this.pubkey = null;
-    this.key = null;
-    this.verified = false;
     this.channels = new ChannelList();
     this.open = true;
     this.slow = false;
@@ -59,6 +61,8 @@ export class SessionState implements Session, TokenBuckets {
     this.otherTokens = config.rateOther.burst;
     this.refilledAt = connectedAt;
     this.flood = null;
+    this.held = null;
+    this.slots = null;
   }
 }
 

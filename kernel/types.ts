@@ -1,12 +1,11 @@
 /**
- * The plugin API: what a hoster programs against. A plugin is `{ name, setup(relay) }`;
- * in `setup` it registers message types, hooks lifecycle points and keeps the relay
- * handle for later. Everything here is read-only from a plugin's side except
- * through the methods of `RelayApi`.
+ * The plugin API: what a hoster programs against. A plugin is
+ * `{ name, setup(relay, options) }`; in `setup` it registers message types, hooks
+ * lifecycle points, makes its per-session slots and keeps the relay handle for later.
+ * Everything here is read-only from a plugin's side except through `RelayApi`.
  */
-import type { KeyObject } from 'node:crypto';
 import type { Struct } from 'superstruct';
-import type { ErrorCode, ErrorFrame, MsgFrame, ProposalReason } from '../protocol/index.js';
+import type { AnyErrorCode, ErrorFrame, MsgFrame } from '../protocol/index.js';
 import type { RelayConfig } from './config.js';
 
 /** A connected client, as plugins see it. The kernel owns and mutates it. */
@@ -17,15 +16,9 @@ export interface Session {
   readonly agentId: string | null;
   /** The IDENTIFY name; null before WELCOME. */
   readonly name: string | null;
-  /** The session's public key as canonical SPKI PEM, or null for an ephemeral agent. */
-  readonly pubkey: string | null;
-  /** `pubkey` parsed once at IDENTIFY, for any plugin that verifies this session's signatures. */
-  readonly key: KeyObject | null;
-  /** True when the session proved possession of `pubkey`. */
-  readonly verified: boolean;
   /** Channels this session is a member of. */
   readonly channels: ReadonlySet<string>;
-  /** Remote address as text (IPv4 or IPv6). */
+  /** Remote address as text (IPv4 or IPv6), as the upgrade hook saw it. */
   readonly remoteAddress: string;
   /** ms since epoch. */
   readonly connectedAt: number;
@@ -49,15 +42,12 @@ export interface Channel {
   readonly emptySince: number | null;
 }
 
-/** What a session claims when it is admitted (sent WELCOME). */
+/** What a session is admitted as (sent WELCOME). */
 export interface Identity {
   agentId: string;
   name: string;
-  /** Canonical SPKI PEM, or null for an ephemeral agent. */
-  pubkey: string | null;
-  /** `pubkey` parsed (null exactly when pubkey is null). */
-  key: KeyObject | null;
-  verified: boolean;
+  /** Extra WELCOME fields the admitting plugin adds (e.g. `verified`). */
+  welcome?: Record<string, unknown>;
 }
 
 /** A MSG as a client sent it, validated, before routing. */
@@ -69,25 +59,44 @@ export interface InboundMsg {
   readonly sig?: string;
 }
 
-/** Extra fields an ERROR may carry (PROTOCOL.md § Error codes). */
+/** A validated client frame of any type, as the `frame` hook sees it. */
+export type InboundFrame = Readonly<Record<string, unknown>> & { readonly type: string };
+
+/** The HTTP request of a WebSocket upgrade, before any session exists. */
+export interface UpgradeRequest {
+  /** The peer's address as text (IPv4 or IPv6). */
+  readonly remoteAddress: string;
+  /** Request headers, names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Path and query, e.g. '/?token=x'. */
+  readonly url: string;
+}
+
+/** Extra fields an ERROR may carry (PROTOCOL.md § Error codes); plugins may add their own. */
 export interface ErrorExtras {
-  reason?: ProposalReason;
+  /** The specific cause (e.g. a ProposalReason). */
+  reason?: string;
   retry_after_ms?: number;
+  /** The offending request's type. */
   ref?: string;
+  /** For an `upgrade` refusal: the HTTP status (default by code: 401, 429, 503 or 403). Never sent in frames. */
+  status?: number;
+  [field: string]: unknown;
 }
 
 /** Marks RelayErrors across copies of this module (a plugin may import another copy of agentchat than the CLI bundles). */
 const RELAY_ERROR = Symbol.for('agentchat.RelayError');
 
 /**
- * A refusal: thrown (or returned) by a hook or handler, it becomes an ERROR to the
- * client and stops whatever was about to happen. Anything else thrown is a bug in
- * the plugin: the client gets a generic ERROR, the relay logs it and goes on.
+ * A refusal: thrown (or returned, or resolved) by a hook or handler, it becomes an
+ * ERROR to the client and stops whatever was about to happen. Any code works, the
+ * protocol's or a plugin's own (`new RelayError('BANNED_WORD', '…')`). Anything else
+ * thrown is a bug in the plugin: the client gets a generic ERROR, the relay logs it.
  */
 export class RelayError extends Error {
-  readonly code: ErrorCode;
+  readonly code: AnyErrorCode;
   readonly extras: ErrorExtras;
-  constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}) {
+  constructor(code: AnyErrorCode, message: string, extras: ErrorExtras = {}) {
     super(message);
     this.name = 'RelayError';
     this.code = code;
@@ -100,27 +109,34 @@ export class RelayError extends Error {
 }
 Object.defineProperty(RelayError.prototype, RELAY_ERROR, { value: true });
 
-/** A hook may refuse by throwing or returning a RelayError; anything else it returns is ignored. */
-export type HookResult = RelayError | void | undefined;
+/** A veto point refuses by returning (or throwing) a RelayError; anything else lets the action go on. */
+export type Verdict = RelayError | void | undefined;
+/** A veto hook may decide now or later; a promise holds the session's later frames, in order, until it settles. */
+export type VetoResult = Verdict | Promise<Verdict>;
 
 /**
- * Lifecycle points, called in plugin registration order. The "before" points
- * (connect, identify, join, message) may refuse; the others observe. Hooks on the
- * per-frame path are synchronous: do async work after, never in between.
+ * Lifecycle points, called in plugin registration order. Veto points (upgrade,
+ * connect, identify, frame, join, message) may refuse, and may be async: a pending
+ * one holds that session's later frames in order (bounded), under `hookTimeoutMs`,
+ * failing closed. Observers never delay anything and their results are ignored.
  */
 export interface HookMap {
+  /** A WebSocket upgrade request. Refusing answers it with an HTTP status; no socket is opened. */
+  upgrade: (request: UpgradeRequest) => VetoResult;
   /** A socket opened. Refusing sends the ERROR and closes the socket (1008). */
-  connect: (session: Session) => HookResult;
+  connect: (session: Session) => VetoResult;
   /** About to admit `identity` (before WELCOME). Refusing leaves the session unidentified. */
-  identify: (session: Session, identity: Readonly<Identity>) => HookResult;
+  identify: (session: Session, identity: Readonly<Identity>) => VetoResult;
   /** Admitted: WELCOME was sent. */
   identified: (session: Session) => void;
+  /** A validated client frame of any type, before its owner's handler (after auth and rate checks). */
+  frame: (session: Session, type: string, frame: InboundFrame) => VetoResult;
   /** About to join `channel` (it exists; the session is not yet a member). */
-  join: (session: Session, channel: Channel) => HookResult;
+  join: (session: Session, channel: Channel) => VetoResult;
   /** Joined: JOINED was sent and the others were told. History replays go here. */
   joined: (session: Session, channel: Channel) => void;
   /** A MSG passed routing checks (target exists, sender may send) and is about to be delivered. */
-  message: (session: Session, msg: InboundMsg) => HookResult;
+  message: (session: Session, msg: InboundMsg) => VetoResult;
   /** A MSG was delivered; `frame` is what receivers got, `serialized` its exact text. */
   delivered: (session: Session, frame: Readonly<MsgFrame>, serialized: string) => void;
   /** The session left `channel`, by LEAVE or by disconnecting. */
@@ -133,12 +149,14 @@ export interface HookMap {
   channelCreated: (channel: Channel, by: Session | null) => void;
   /** A channel was deleted: drop anything kept for it. */
   channelDeleted: (channel: Channel) => void;
-  /** The relay is listening. */
+  /** The relay is listening (every plugin's setup finished). */
   listen: (address: { host: string; port: number; tls: boolean; native: boolean }) => void;
-  /** The relay is shutting down; release timers and state. */
-  close: () => void;
+  /** The relay is shutting down: flush and release. Awaited (all of them) within `shutdownTimeoutMs`. */
+  close: () => void | Promise<void>;
 }
 export type HookName = keyof HookMap;
+/** The points whose hooks may refuse. */
+export type VetoPoint = 'upgrade' | 'connect' | 'identify' | 'frame' | 'join' | 'message';
 
 /** Which token bucket a message type draws from (PROTOCOL.md § Rate limits). */
 export type RateClass = 'msg' | 'other';
@@ -153,8 +171,11 @@ export interface MessageTypeSpec<T> {
    * schema then decides).
    */
   check?: (frame: Record<string, unknown>) => boolean;
-  /** Runs with the validated message. Throw a RelayError to refuse. */
-  handle: (session: Session, msg: T) => void;
+  /**
+   * Runs with the validated message. Throw (or reject with) a RelayError to refuse.
+   * Returning a promise holds the session's later frames until it settles.
+   */
+  handle: (session: Session, msg: T) => void | Promise<void>;
   /** Accepted before IDENTIFY completes (default false: AUTH_REQUIRED). */
   beforeIdentify?: boolean;
   /** Token bucket to draw from (default 'other'). */
@@ -197,19 +218,39 @@ export interface RelayStats {
   readonly slowConsumers: number;
   readonly floodCloses: number;
   readonly pluginErrors: number;
+  /** Async hooks that did not settle within hookTimeoutMs (each failed closed). */
+  readonly hookTimeouts: number;
+  /** Upgrade requests an `upgrade` hook refused. */
+  readonly upgradesRefused: number;
+}
+
+/**
+ * A typed value per session, owned by the plugin that made it. Slots made with the
+ * same `name` are one slot, so a plugin can publish a typed accessor for others
+ * (e.g. identity's `sessionKeys`). A closed session's value goes with it.
+ */
+export interface SessionSlot<T> {
+  get(session: Session): T | undefined;
+  set(session: Session, value: T): void;
+  delete(session: Session): void;
 }
 
 /** The handle a plugin receives in `setup`. */
 export interface RelayApi {
+  /** The kernel's settings (ports, bounds, rates). A plugin's own settings are its options. */
   readonly config: Readonly<RelayConfig>;
   readonly logger: Logger;
   readonly sessions: SessionTable;
   readonly channels: ChannelTable;
   readonly stats: RelayStats;
+  /** The names of the plugins this relay runs, in order. */
+  readonly plugins: readonly string[];
   /** Own a message type: schema-validated, rate-limited, auth-checked, then `spec.handle`. */
   handle<T>(type: string, spec: MessageTypeSpec<T>): void;
   /** Hook a lifecycle point. */
   hook<K extends HookName>(point: K, fn: HookMap[K]): void;
+  /** A typed per-session slot (see SessionSlot); the same name gives the same slot. */
+  sessionSlot<T>(name: string): SessionSlot<T>;
   /** Send a frame to one session; `ts` is added. False if the session is closed. */
   send(session: Session, frame: { type: string; [field: string]: unknown }): boolean;
   /** Send already-serialized text to one session. */
@@ -217,11 +258,14 @@ export interface RelayApi {
   /** Send a frame to every member of a channel (native fan-out); `ts` is added. */
   publish(channel: string, frame: { type: string; [field: string]: unknown }): void;
   /** Send an ERROR to a session. */
-  error(session: Session, code: ErrorCode, message: string, extras?: ErrorExtras): void;
-  /** Admit a session under `identity`: runs identify hooks, indexes it, sends WELCOME. */
-  admit(session: Session, identity: Identity): void;
-  /** Make a session join a channel, exactly as a JOIN would (hooks included). */
-  join(session: Session, channel: string): void;
+  error(session: Session, code: AnyErrorCode, message: string, extras?: ErrorExtras): void;
+  /**
+   * Admit a session under `identity`: runs identify hooks, indexes it, sends WELCOME.
+   * Returns a promise when an identify hook went async; throws (or rejects with) the refusal.
+   */
+  admit(session: Session, identity: Identity): void | Promise<void>;
+  /** Make a session join a channel, exactly as a JOIN would (hooks included); async like `admit`. */
+  join(session: Session, channel: string): void | Promise<void>;
   /** Make a session leave a channel, exactly as a LEAVE would. */
   leave(session: Session, channel: string): void;
   /** Close a session's socket with a WebSocket close code. */
@@ -232,8 +276,14 @@ export interface RelayApi {
   after(ms: number, fn: () => void): () => void;
 }
 
-/** A plugin: a name (for logs) and a setup function that wires it into the relay. */
-export interface Plugin {
+/**
+ * A plugin. `setup` gets the relay and this plugin's options (from
+ * `createRelay({ pluginOptions: { [name]: … } })` or `serve --plugin-options`); it may be
+ * async, and `relay.listen()` awaits it. Names are unique; `dependencies` names plugins
+ * that must come earlier in the list.
+ */
+export interface Plugin<Options = Record<string, unknown>> {
   name: string;
-  setup(relay: RelayApi): void;
+  dependencies?: readonly string[];
+  setup(relay: RelayApi, options: Options): void | Promise<void>;
 }

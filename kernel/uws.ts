@@ -19,3 +19,14 @@ export const UWS_FALLBACK_WARNING =
   'WARNING: uWebSockets.js could not load its native binary and fell back to its slow JavaScript ' +
   `implementation (platform ${process.platform}-${process.arch}, node ABI ${process.versions.modules}). ` +
   'Use Node 20 on glibc (Debian, not Alpine) for the native relay.';
+
+/** uWS listen modes (ListenOptions in its typings, not exported as values there). */
+export const LISTEN_DEFAULT = 0;
+/** Refuse a port another socket holds (uWS otherwise listens with SO_REUSEPORT). */
+export const LISTEN_EXCLUSIVE_PORT = 1;
+
+type ListenCallback = (socket: import('uWebSockets.js').us_listen_socket | false) => void;
+/** `app.listen(host, port, options, cb)`: in the binding, missing from its typings. */
+export function listenOn(app: import('uWebSockets.js').TemplatedApp, host: string, port: number, mode: number, cb: ListenCallback): void {
+  (app.listen as unknown as (host: string, port: number, mode: number, cb: ListenCallback) => void)(host, port, mode, cb);
+}

@@ -1,15 +1,26 @@
-/** The core plugins, on by default, in the order their hooks run. */
-import type { RelayConfig } from '../kernel/config.js';
+/** The core plugins, on by default, in the order their hooks run, and their options. */
 import type { Plugin } from '../kernel/types.js';
-import { channels } from './channels/index.js';
-import { history } from './history/index.js';
-import { identity } from './identity/index.js';
+import { channels, type ChannelsOptions } from './channels/index.js';
+import { history, type HistoryOptions } from './history/index.js';
+import { identity, sessionKeys, type IdentityOptions, type SessionKey } from './identity/index.js';
 import { listing } from './listing/index.js';
-import { logging } from './logging/index.js';
-import { proposals } from './proposals/index.js';
+import { logging, type LoggingOptions } from './logging/index.js';
+import { policy, type PolicyOptions } from './policy/index.js';
+import { proposals, type ProposalsOptions } from './proposals/index.js';
 
-export { channels, history, identity, listing, logging, proposals };
+export { channels, history, identity, listing, logging, policy, proposals, sessionKeys };
+export type { ChannelsOptions, HistoryOptions, IdentityOptions, LoggingOptions, PolicyOptions, ProposalsOptions, SessionKey };
 
-export function corePlugins(_config?: RelayConfig): Plugin[] {
+/** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
+export interface CorePluginOptions {
+  logging?: LoggingOptions;
+  identity?: IdentityOptions;
+  channels?: ChannelsOptions;
+  history?: HistoryOptions;
+  proposals?: ProposalsOptions;
+}
+
+/** A fresh list of the core plugins (each call makes new instances). */
+export function corePlugins(): Plugin[] {
   return [logging(), identity(), channels(), listing(), history(), proposals()];
 }

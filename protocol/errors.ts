@@ -17,8 +17,16 @@ export const ErrorCode = {
   SLOW_CONSUMER: 'SLOW_CONSUMER',
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
+  /** A check the relay needs (an async hook, the policy process, the store) did not answer in time or is down: nothing was done. */
+  UNAVAILABLE: 'UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Any code a relay error may carry: the ones above, or a plugin's own (upper-case,
+ * e.g. 'BANNED_WORD'). `string & {}` keeps editor completion for the known ones.
+ */
+export type AnyErrorCode = ErrorCode | (string & {});
 
 /** The specific cause of an INVALID_PROPOSAL, carried in the ERROR's `reason` field. */
 export const ProposalReason = {
@@ -39,4 +47,6 @@ export const CloseCode = {
   POLICY: 1008,
   /** Frame over the payload limit. */
   TOO_BIG: 1009,
+  /** Relay restarting or at capacity: reconnect later. */
+  TRY_AGAIN_LATER: 1013,
 } as const;

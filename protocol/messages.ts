@@ -1,5 +1,5 @@
 /** Server → client messages (PROTOCOL.md). Every one carries `ts`, server time in ms. */
-import type { ErrorCode, ProposalReason } from './errors.js';
+import type { AnyErrorCode, ProposalReason } from './errors.js';
 import type { ProposalStatusName } from './schemas.js';
 
 interface Stamped { ts: number }
@@ -44,12 +44,13 @@ export interface PongFrame extends Stamped { type: 'PONG' }
 export interface InvitedFrame extends Stamped { type: 'INVITED'; channel: string; agent: string }
 export interface ErrorFrame extends Stamped {
   type: 'ERROR';
-  code: ErrorCode;
+  /** A protocol code (ErrorCode) or a relay plugin's own. */
+  code: AnyErrorCode;
   message: string;
   /** The offending request's type. */
   ref?: string;
-  /** INVALID_PROPOSAL: the specific cause. */
-  reason?: ProposalReason;
+  /** INVALID_PROPOSAL: the specific cause (a ProposalReason); other codes may carry one too. */
+  reason?: ProposalReason | (string & {});
   /** RATE_LIMITED: when to try again. */
   retry_after_ms?: number;
 }

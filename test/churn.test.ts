@@ -13,7 +13,7 @@ const KEYED_EVERY = 10;
 
 test('1,000 connections in waves leave sessions, members and channels as they found them', async (t) => {
   t.timeout(30_000);
-  const relay = await startRelay(t, { channelIdleMs: 50 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { channelIdleMs: 50 } } });
   const observer = await connect(t, relay);
   await observer.identify('observer');
   await observer.join('#general');

@@ -2,7 +2,7 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { AgentChatClient } from '../client/index.js';
-import { serveConfig } from '../cli/commands/serve.js';
+import { serveOptions } from '../cli/commands/serve.js';
 import { UsageError } from '../cli/errors.js';
 import { startServe, tempDir } from './helpers/cli.js';
 
@@ -11,21 +11,22 @@ test('serve flags win over environment variables, which fill in what flags leave
     PORT: '7000', HOST: '127.0.0.2', SERVER_NAME: 'from-env', LOG_MESSAGES: 'true', MESSAGE_BUFFER_SIZE: '5',
     RATE_BURST: '3', RATE_PER_SEC: '0.5', TLS_CERT: 'c.pem', TLS_KEY: 'k.pem',
   };
-  t.deepEqual(serveConfig({}, env), {
-    port: 7000, host: '127.0.0.2', serverName: 'from-env', logMessages: true, historySize: 5,
-    rateMsg: { burst: 3, perSec: 0.5 }, tls: { cert: 'c.pem', key: 'k.pem' },
+  t.deepEqual(serveOptions({}, env), {
+    config: { port: 7000, host: '127.0.0.2', serverName: 'from-env', rateMsg: { burst: 3, perSec: 0.5 }, tls: { cert: 'c.pem', key: 'k.pem' } },
+    pluginOptions: { logging: { logMessages: true }, history: { size: 5 } },
+    without: [],
   });
-  t.like(serveConfig({ port: 0, host: '::1', name: 'flag', 'buffer-size': 0, 'rate-burst': 20, 'max-payload': 1024, 'allow-unverified-keys': true }, env), {
-    port: 0, host: '::1', serverName: 'flag', historySize: 0, rateMsg: { burst: 20, perSec: 0.5 }, maxPayloadBytes: 1024, allowUnverifiedKeys: true,
-  });
-  t.deepEqual(serveConfig({}, {}), {}, 'nothing given: the relay defaults apply');
+  const flagged = serveOptions({ port: 0, host: '::1', name: 'flag', 'buffer-size': 0, 'rate-burst': 20, 'max-payload': 1024, 'allow-unverified-keys': true }, env);
+  t.like(flagged.config, { port: 0, host: '::1', serverName: 'flag', rateMsg: { burst: 20, perSec: 0.5 }, maxPayloadBytes: 1024 });
+  t.like(flagged.pluginOptions, { history: { size: 0 }, identity: { allowUnverifiedKeys: true } });
+  t.deepEqual(serveOptions({}, {}), { config: {}, pluginOptions: {}, without: [] }, 'nothing given: the relay defaults apply');
 });
 
 test('serve rejects bad values as usage errors', (t) => {
-  t.throws(() => serveConfig({ port: 70000 }, {}), { instanceOf: UsageError, message: /--port/ });
-  t.throws(() => serveConfig({}, { PORT: 'http' }), { instanceOf: UsageError, message: /--port/ });
-  t.throws(() => serveConfig({ 'rate-per-sec': 0 }, {}), { instanceOf: UsageError });
-  t.throws(() => serveConfig({ cert: 'only-cert.pem' }, {}), { instanceOf: UsageError, message: /--cert and --key/ });
+  t.throws(() => serveOptions({ port: 70000 }, {}), { instanceOf: UsageError, message: /--port/ });
+  t.throws(() => serveOptions({}, { PORT: 'http' }), { instanceOf: UsageError, message: /--port/ });
+  t.throws(() => serveOptions({ 'rate-per-sec': 0 }, {}), { instanceOf: UsageError });
+  t.throws(() => serveOptions({ cert: 'only-cert.pem' }, {}), { instanceOf: UsageError, message: /--cert and --key/ });
 });
 
 test('serve takes the relay name from SERVER_NAME', async (t) => {

@@ -4,7 +4,8 @@
  * observing deliveries, and containment of plugin bugs.
  */
 import test from 'ava';
-import { createRelay, RelayError, type Plugin } from '../kernel/index.js';
+import { RelayError, type Plugin } from '../kernel/index.js';
+import { createRelay } from '../relay.js';
 import { corePlugins } from '../plugins/index.js';
 import { BANNED_NAME, BANNED_WORD, echoPlugin, VAULT } from './fixtures/echo-plugin.js';
 import { claimingPlugin, faultyPlugin, TRAP } from './fixtures/faulty-plugin.js';
@@ -194,10 +195,17 @@ test('an observing hook that throws does not stop delivery', async (t) => {
   t.is(relay.api.stats.pluginErrors, 1);
 });
 
-test('registering a type twice throws at setup', (t) => {
-  t.throws(() => createRelay({ log: false, plugins: withCore(echoPlugin(), claimingPlugin('ECHO')) }), { message: /ECHO/ });
-  t.throws(() => createRelay({ log: false, plugins: withCore(claimingPlugin('MSG')) }), { message: /MSG/ });
-  t.throws(() => createRelay({ log: false, plugins: withCore(claimingPlugin('IDENTIFY')) }), { message: /IDENTIFY/ });
+test('registering a type twice fails the setup of the second owner, naming both', async (t) => {
+  const cases: Array<[Plugin[], RegExp]> = [
+    [withCore(echoPlugin(), claimingPlugin('ECHO')), /plugin "claims-ECHO" failed to set up: message type ECHO is already owned by plugin echo/],
+    [withCore(claimingPlugin('MSG')), /MSG is already owned by plugin kernel/],
+    [withCore(claimingPlugin('IDENTIFY')), /IDENTIFY is already owned by plugin identity/],
+  ];
+  for (const [plugins, message] of cases) {
+    const relay = createRelay({ log: false, port: 0, host: '127.0.0.1', plugins });
+    await t.throwsAsync(relay.listen(), { message });
+    await relay.close();
+  }
 });
 
 test('without the identity plugin there is no IDENTIFY: the kernel knows no identity policy', async (t) => {

@@ -35,7 +35,7 @@ test('a client that stops answering pings is closed after the idle timeout; one 
 });
 
 test('a connection that never sends IDENTIFY is closed after identifyTimeoutMs with AUTH_REQUIRED; one that identified stays', async (t) => {
-  const relay = await startRelay(t, { identifyTimeoutMs: 200 });
+  const relay = await startRelay(t, { pluginOptions: { identity: { identifyTimeoutMs: 200 } } });
   const lurker = await connect(t, relay);
   const agent = await connectAs(t, relay, 'prompt');
   const refused = await lurker.next('ERROR', undefined, 5000);

@@ -1,7 +1,7 @@
 /** Relay lifecycle: native uWS, listening on an ephemeral port, graceful close. */
 import test from 'ava';
 import WebSocket from 'ws';
-import { createRelay } from '../kernel/index.js';
+import { createRelay } from '../relay.js';
 import { connect, connectAs, startRelay } from './helpers/relay-client.js';
 
 test('uWS runs natively on this machine', async (t) => {

@@ -151,8 +151,8 @@ test('JOIN past maxChannelsPerAgent is refused with LIMIT_EXCEEDED until one is 
   await alice.join('#third');
 });
 
-test('CREATE_CHANNEL past maxChannelsPerAgent channels created and still existing is refused with LIMIT_EXCEEDED', async (t) => {
-  const relay = await startRelay(t, { maxChannelsPerAgent: 2 });
+test('CREATE_CHANNEL past maxCreatedPerAgent channels created and still existing is refused with LIMIT_EXCEEDED', async (t) => {
+  const relay = await startRelay(t, { pluginOptions: { channels: { maxCreatedPerAgent: 2 } } });
   const alice = await connectAs(t, relay, 'alice');
   for (const channel of ['#a1', '#a2']) {
     alice.send({ type: 'CREATE_CHANNEL', channel });
@@ -267,6 +267,7 @@ test('a member of many busy channels that stops reading, then reads on, sees ERR
     slowConsumerCheckMs: 60_000,
     rateOther: { burst: 1_000_000, perSec: 1_000_000 },
     maxChannelsPerAgent: K + 10,
+    pluginOptions: { channels: { maxCreatedPerAgent: K + 10 } },
   });
   const slow = await connectAs(t, relay, 'slow');
   const publisher = await connectAs(t, relay, 'publisher');

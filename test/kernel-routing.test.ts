@@ -247,7 +247,7 @@ test('PING is answered with PONG carrying ts', async (t) => {
 });
 
 test('every frame the relay sends carries ts', async (t) => {
-  const relay = await startRelay(t, { historySize: 5 });
+  const relay = await startRelay(t, { pluginOptions: { history: { size: 5 } } });
   const alice = await connectAs(t, relay, 'alice');
   const bob = await connectAs(t, relay, 'bob');
   const all: RelayClient[] = [alice, bob];

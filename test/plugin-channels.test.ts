@@ -179,7 +179,7 @@ test('INVITE of something that is not an agent id is refused with INVALID_MSG', 
 });
 
 test('invitations past maxInvitesPerChannel are refused with LIMIT_EXCEEDED; repeating one is not', async (t) => {
-  const relay = await startRelay(t, { maxInvitesPerChannel: 2 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { maxInvitesPerChannel: 2 } } });
   const alice = await connectAs(t, relay, 'alice');
   alice.send({ type: 'CREATE_CHANNEL', channel: '#club' });
   await alice.next('JOINED');
@@ -194,7 +194,7 @@ test('invitations past maxInvitesPerChannel are refused with LIMIT_EXCEEDED; rep
 });
 
 test('an empty user channel is reclaimed after channelIdleMs; built-ins never are', async (t) => {
-  const relay = await startRelay(t, { channelIdleMs: 50 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { channelIdleMs: 50 } } });
   const alice = await connectAs(t, relay, 'alice');
   alice.send({ type: 'CREATE_CHANNEL', channel: '#temp' });
   await alice.next('JOINED');
@@ -213,7 +213,7 @@ test('an empty user channel is reclaimed after channelIdleMs; built-ins never ar
 });
 
 test('a user channel with members is not reclaimed while an empty one is', async (t) => {
-  const relay = await startRelay(t, { channelIdleMs: 50 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { channelIdleMs: 50 } } });
   const alice = await connectAs(t, relay, 'alice');
   for (const channel of ['#busy', '#idle']) {
     alice.send({ type: 'CREATE_CHANNEL', channel });
@@ -231,7 +231,7 @@ test('a user channel with members is not reclaimed while an empty one is', async
 });
 
 test('a user channel emptied by a disconnect is reclaimed', async (t) => {
-  const relay = await startRelay(t, { channelIdleMs: 50 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { channelIdleMs: 50 } } });
   const alice = await connectAs(t, relay, 'alice');
   alice.send({ type: 'CREATE_CHANNEL', channel: '#ghost', invite_only: true });
   await alice.next('JOINED');
@@ -245,7 +245,7 @@ test('a user channel emptied by a disconnect is reclaimed', async (t) => {
 });
 
 test('a reclaimed channel no longer counts against its creator\'s channel bound', async (t) => {
-  const relay = await startRelay(t, { channelIdleMs: 50, maxChannelsPerAgent: 3 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { channelIdleMs: 50, maxCreatedPerAgent: 3 } } });
   const alice = await connectAs(t, relay, 'alice');
   for (const channel of ['#c1', '#c2', '#c3']) {
     alice.send({ type: 'CREATE_CHANNEL', channel });

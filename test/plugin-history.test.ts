@@ -3,7 +3,7 @@ import test from 'ava';
 import { connectAs, newKeyPair, signedMsg, startRelay } from './helpers/relay-client.js';
 
 test('a joiner gets JOINED, then the last historySize channel messages in order, marked replay:true', async (t) => {
-  const relay = await startRelay(t, { historySize: 3, rateMsg: { burst: 100, perSec: 100 } });
+  const relay = await startRelay(t, { pluginOptions: { history: { size: 3 } }, rateMsg: { burst: 100, perSec: 100 } });
   const alice = await connectAs(t, relay, 'alice');
   await alice.join('#general');
   const sent = [];
@@ -30,7 +30,7 @@ test('a joiner gets JOINED, then the last historySize channel messages in order,
 });
 
 test('fewer messages than historySize are all replayed', async (t) => {
-  const relay = await startRelay(t, { historySize: 20 });
+  const relay = await startRelay(t, { pluginOptions: { history: { size: 20 } } });
   const alice = await connectAs(t, relay, 'alice');
   await alice.join('#general');
   for (const content of ['one', 'two']) {
@@ -117,7 +117,7 @@ test('a replayed signed MSG keeps sig and sig_ts', async (t) => {
 });
 
 test('historySize 0 replays nothing', async (t) => {
-  const relay = await startRelay(t, { historySize: 0 });
+  const relay = await startRelay(t, { pluginOptions: { history: { size: 0 } } });
   const alice = await connectAs(t, relay, 'alice');
   await alice.join('#general');
   alice.send({ type: 'MSG', to: '#general', content: 'gone' });
@@ -129,7 +129,7 @@ test('historySize 0 replays nothing', async (t) => {
 });
 
 test('a reclaimed channel takes its history with it', async (t) => {
-  const relay = await startRelay(t, { channelIdleMs: 30 });
+  const relay = await startRelay(t, { pluginOptions: { channels: { channelIdleMs: 30 } } });
   const alice = await connectAs(t, relay, 'alice');
   alice.send({ type: 'CREATE_CHANNEL', channel: '#brief' });
   await alice.next('JOINED');

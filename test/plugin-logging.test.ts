@@ -3,7 +3,7 @@
  * `log` option; never a line per message unless logMessages is on.
  */
 import test, { type ExecutionContext } from 'ava';
-import type { RelayOptions } from '../kernel/index.js';
+import type { RelayOptions } from '../relay.js';
 import { connectAs, newKeyPair, startRelay } from './helpers/relay-client.js';
 
 interface LogLine {
@@ -104,7 +104,7 @@ test('no line is written per message, and message content never reaches the log 
 });
 
 test('with logMessages a delivered message is logged with its content', async (t) => {
-  const { relay, events } = await loggedRelay(t, { logMessages: true });
+  const { relay, events } = await loggedRelay(t, { pluginOptions: { logging: { logMessages: true } } });
   const alice = await connectAs(t, relay, 'alice');
   await alice.join('#general');
   alice.send({ type: 'MSG', to: '#general', content: 'please log me' });
@@ -161,7 +161,7 @@ test('a slow consumer is logged as slow_consumer', async (t) => {
 });
 
 test('channel creation and reclaiming are logged', async (t) => {
-  const { relay, events } = await loggedRelay(t, { channelIdleMs: 30 });
+  const { relay, events } = await loggedRelay(t, { pluginOptions: { channels: { channelIdleMs: 30 } } });
   const alice = await connectAs(t, relay, 'alice');
   alice.send({ type: 'CREATE_CHANNEL', channel: '#logged', invite_only: true });
   await alice.next('JOINED');

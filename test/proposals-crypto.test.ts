@@ -20,7 +20,7 @@ const seedOf = (privateKey: KeyObject): Uint8Array =>
 
 test('a proposal signed the 0.3.x way (node:crypto, the canonical string built by hand) verifies, and so do its steps', async (t) => {
   // 0.3.x clients do not answer CHALLENGE: they run against a relay that allows unverified keys.
-  const relay = await startRelay(t, { allowUnverifiedKeys: true });
+  const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
   const aliceKeys = legacyKeys();
   const bobKeys = legacyKeys();
   const alice = await connectAgent(t, relay, { identity: aliceKeys });

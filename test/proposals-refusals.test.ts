@@ -157,7 +157,7 @@ test('a proposal to an agent that is not connected is AGENT_NOT_FOUND; one to yo
 });
 
 test('with allowUnverifiedKeys, unproven keys may take part, and their signatures are still verified', async (t) => {
-  const relay = await startRelay(t, { allowUnverifiedKeys: true });
+  const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
   const alice = await connectAgent(t, relay);
   const bob = await connectAgent(t, relay);
   const fields = { to: bob.agentId, task: 'work' };

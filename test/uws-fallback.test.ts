@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { createRelay } from '../kernel/index.js';
+import { createRelay } from '../relay.js';
 
 test('the relay runs on the native uWS binary on this platform', async (t) => {
   const relay = createRelay({ port: 0, host: '127.0.0.1', log: false });
@@ -12,7 +12,7 @@ test('the relay runs on the native uWS binary on this platform', async (t) => {
 test('a relay that fell back to the JavaScript uWS says so loudly at start', async (t) => {
   // The uWS package loads its fallback when told to: the same path it takes when its binary does not load.
   const script = `
-    const { createRelay } = await import('./kernel/index.ts');
+    const { createRelay } = await import('./relay.ts');
     const relay = createRelay({ port: 0, host: '127.0.0.1', log: false });
     await relay.listen();
     console.log(JSON.stringify({ native: relay.native }));

@@ -3,9 +3,11 @@ import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Sade } from 'sade';
-import { createRelayWith, DEFAULT_CONFIG, type Plugin, type RelayConfig } from '../../kernel/index.js';
-import { corePlugins } from '../../plugins/index.js';
+import { DEFAULT_CONFIG, type Plugin, type RelayConfig } from '../../kernel/index.js';
+import { corePlugins, policy, type CorePluginOptions, type PolicyOptions } from '../../plugins/index.js';
+import { DEFAULT_POLICY_POINTS, POLICY_POINTS, type PolicyPoint } from '../../plugins/policy/index.js';
 import { DEFAULT_PORT } from '../../protocol/index.js';
+import { createRelay, type RelayOptions } from '../../relay.js';
 import { EXIT, UsageError } from '../errors.js';
 import { booleanFlags, stringFlags } from '../flags.js';
 import { status } from '../output.js';
@@ -26,33 +28,60 @@ export interface ServeFlags {
   cert?: unknown;
   key?: unknown;
   plugin?: unknown;
+  'plugin-options'?: unknown;
+  'without-plugin'?: unknown;
+  policy?: unknown;
+  'policy-points'?: unknown;
+  'policy-timeout'?: unknown;
+  'hook-timeout'?: unknown;
+}
+
+/**
+ * mri reads `--no-plugin X` as `plugin: false` and a stray X; serve's `--no-plugin`
+ * is spelled `--without-plugin` for the parser (both work on the command line).
+ */
+export function serveArgv(argv: string[]): string[] {
+  return argv.map((arg) => (arg === '--no-plugin' ? '--without-plugin' : arg.startsWith('--no-plugin=') ? `--without-plugin=${arg.slice(12)}` : arg));
 }
 
 export function registerServe(prog: Sade): void {
   booleanFlags('log-messages', 'allow-unverified-keys');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
-    .option('-p, --port', `Port, 0 for any free one (env PORT, default ${DEFAULT_PORT})`)
+    .option('-p, --port', `Port, 0 for any free one (env PORT, default ${DEFAULT_PORT}); a port in use is an error`)
     .option('-H, --host', `Address to bind (env HOST, default ${DEFAULT_CONFIG.host})`)
     .option('-n, --name', `Relay name in WELCOME and CHALLENGE (env SERVER_NAME, default ${DEFAULT_CONFIG.serverName})`)
     .option('--log-messages', 'Log message content (env LOG_MESSAGES=1)')
-    .option('--buffer-size', `Channel messages replayed after JOINED (env MESSAGE_BUFFER_SIZE, default ${DEFAULT_CONFIG.historySize})`)
+    .option('--buffer-size', 'Channel messages replayed after JOINED (env MESSAGE_BUFFER_SIZE, default 20)')
     .option('--rate-burst', `MSG burst per connection (env RATE_BURST, default ${DEFAULT_CONFIG.rateMsg.burst})`)
     .option('--rate-per-sec', `MSG refill per second (env RATE_PER_SEC, default ${DEFAULT_CONFIG.rateMsg.perSec})`)
     .option('--max-payload', `Largest frame in bytes (default ${DEFAULT_CONFIG.maxPayloadBytes})`)
     .option('--allow-unverified-keys', 'Skip proof of key possession (for 0.3.x clients)')
     .option('--cert', 'TLS certificate file (env TLS_CERT); with --key serves wss://')
     .option('--key', 'TLS private key file (env TLS_KEY)')
-    .option('--plugin', 'ESM module whose default export is a Plugin, run after the core plugins (repeatable)')
+    .option('--plugin', 'ESM module whose default export is a Plugin (or a function returning one), run after the core plugins (repeatable)')
+    .option('--plugin-options', 'JSON options by plugin name, core or --plugin: \'{"history":{"size":50},"my-plugin":{"level":2}}\'')
+    .option('--no-plugin', 'Leave out a core plugin by name, e.g. to replace identity (repeatable)')
+    .option('--policy', 'Command of a policy process that accepts or rejects decisions as JSON lines (docs/POLICY.md)')
+    .option('--policy-points', `Decisions sent to the policy, of ${POLICY_POINTS.join(',')} (default ${DEFAULT_POLICY_POINTS.join(',')})`)
+    .option('--policy-timeout', 'ms the policy has to answer before the decision fails closed (default 2000)')
+    .option('--hook-timeout', `ms an async plugin hook has before it fails closed (default ${DEFAULT_CONFIG.hookTimeoutMs})`)
     .example('serve --port 6667')
-    .example('serve --port 0 --host 127.0.0.1 --plugin ./my-plugin.js')
+    .example('serve --port 0 --host 127.0.0.1 --plugin ./my-plugin.js --plugin-options \'{"my-plugin":{"level":2}}\'')
+    .example('serve --policy "python3 examples/policy.py" --policy-points identify,join')
     .action((flags: ServeFlags) => serve(flags));
 }
 
-/** The relay config these flags and this environment ask for; bad values are usage errors. */
-export function serveConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Partial<RelayConfig> {
+/** What `createRelay` gets from these flags and this environment; bad values are usage errors. */
+export interface ServeOptions {
+  config: Partial<RelayConfig>;
+  pluginOptions: CorePluginOptions & Record<string, unknown>;
+  without: string[];
+}
+
+export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOptions {
   const config: Partial<RelayConfig> = {};
   const port = pick(flags.port, env.PORT);
   if (port !== undefined) config.port = integer(port, '--port', 0, 65535);
@@ -60,9 +89,6 @@ export function serveConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Partial<
   if (host !== undefined) config.host = String(host);
   const name = pick(flags.name, env.SERVER_NAME);
   if (name !== undefined) config.serverName = String(name);
-  if (flags['log-messages'] === true || truthy(env.LOG_MESSAGES)) config.logMessages = true;
-  const bufferSize = pick(flags['buffer-size'], env.MESSAGE_BUFFER_SIZE);
-  if (bufferSize !== undefined) config.historySize = integer(bufferSize, '--buffer-size', 0);
   const burst = pick(flags['rate-burst'], env.RATE_BURST);
   const perSec = pick(flags['rate-per-sec'], env.RATE_PER_SEC);
   if (burst !== undefined || perSec !== undefined) {
@@ -72,19 +98,75 @@ export function serveConfig(flags: ServeFlags, env: NodeJS.ProcessEnv): Partial<
     };
   }
   if (flags['max-payload'] !== undefined) config.maxPayloadBytes = integer(flags['max-payload'], '--max-payload', 1);
-  if (flags['allow-unverified-keys'] === true) config.allowUnverifiedKeys = true;
+  if (flags['hook-timeout'] !== undefined) config.hookTimeoutMs = integer(flags['hook-timeout'], '--hook-timeout', 1);
   const cert = pick(flags.cert, env.TLS_CERT);
   const key = pick(flags.key, env.TLS_KEY);
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('TLS needs both --cert and --key (or TLS_CERT and TLS_KEY)');
   if (cert !== undefined && key !== undefined) config.tls = { cert: String(cert), key: String(key) };
-  return config;
+
+  // Flags for core plugins are shorthands for their options; --plugin-options is applied over them.
+  const pluginOptions: ServeOptions['pluginOptions'] = {};
+  if (flags['log-messages'] === true || truthy(env.LOG_MESSAGES)) pluginOptions.logging = { logMessages: true };
+  const bufferSize = pick(flags['buffer-size'], env.MESSAGE_BUFFER_SIZE);
+  if (bufferSize !== undefined) pluginOptions.history = { size: integer(bufferSize, '--buffer-size', 0) };
+  if (flags['allow-unverified-keys'] === true) pluginOptions.identity = { allowUnverifiedKeys: true };
+  for (const [plugin, options] of Object.entries(parsePluginOptions(flags['plugin-options']))) {
+    pluginOptions[plugin] = { ...(pluginOptions[plugin] as object | undefined), ...options };
+  }
+  const policyOptions = policyFlags(flags);
+  if (policyOptions !== null) pluginOptions.policy = { ...policyOptions, ...(pluginOptions.policy as object | undefined) };
+
+  const without = list(flags['without-plugin']).map(String);
+  const core = corePlugins().map((p) => p.name);
+  for (const name of without) {
+    if (!core.includes(name)) throw new UsageError(`--no-plugin ${name}: there is no such core plugin; the core plugins are ${core.join(', ')}`);
+  }
+  return { config, pluginOptions, without };
 }
 
-/** Import each --plugin module; its default export must be a Plugin. */
+function parsePluginOptions(value: unknown): Record<string, Record<string, unknown>> {
+  if (value === undefined) return {};
+  let parsed: unknown;
+  const text = list(value).at(-1);
+  try {
+    parsed = JSON.parse(String(text));
+  } catch {
+    throw new UsageError(`--plugin-options must be JSON like '{"history":{"size":50}}', got ${JSON.stringify(text)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new UsageError('--plugin-options must be a JSON object keyed by plugin name, like \'{"history":{"size":50}}\'');
+  }
+  for (const [name, options] of Object.entries(parsed)) {
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new UsageError(`--plugin-options: the options of "${name}" must be a JSON object`);
+    }
+  }
+  return parsed as Record<string, Record<string, unknown>>;
+}
+
+function policyFlags(flags: ServeFlags): PolicyOptions | null {
+  if (flags.policy === undefined) {
+    if (flags['policy-points'] !== undefined || flags['policy-timeout'] !== undefined) throw new UsageError('--policy-points and --policy-timeout need --policy "command"');
+    return null;
+  }
+  const command = String(flags.policy).trim();
+  if (command === '') throw new UsageError('--policy needs a command, e.g. --policy "python3 examples/policy.py"');
+  const options: PolicyOptions = { command };
+  if (flags['policy-points'] !== undefined) {
+    const points = String(flags['policy-points']).split(',').map((p) => p.trim()).filter((p) => p !== '');
+    for (const point of points) {
+      if (!(POLICY_POINTS as readonly string[]).includes(point)) throw new UsageError(`--policy-points: unknown point "${point}"; choose from ${POLICY_POINTS.join(',')}`);
+    }
+    options.points = points as PolicyPoint[];
+  }
+  if (flags['policy-timeout'] !== undefined) options.timeoutMs = integer(flags['policy-timeout'], '--policy-timeout', 1);
+  return options;
+}
+
+/** Import each --plugin module; its default export must be a Plugin, or a function that returns one. */
 export async function loadPlugins(paths: unknown): Promise<Plugin[]> {
-  const list = paths === undefined ? [] : Array.isArray(paths) ? paths : [paths];
   const plugins: Plugin[] = [];
-  for (const entry of list) {
+  for (const entry of list(paths)) {
     const path = resolve(String(entry));
     try {
       await access(path);
@@ -92,17 +174,23 @@ export async function loadPlugins(paths: unknown): Promise<Plugin[]> {
       throw new UsageError(`--plugin ${String(entry)}: no such file`);
     }
     const mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
-    const plugin = mod.default;
-    if (!isPlugin(plugin)) throw new Error(`--plugin ${String(entry)}: the default export must be a Plugin: { name, setup(relay) }`);
+    const plugin = typeof mod.default === 'function' ? (mod.default as () => unknown)() : mod.default;
+    if (!isPlugin(plugin)) throw new Error(`--plugin ${String(entry)}: the default export must be a Plugin { name, setup(relay, options) } or a function returning one`);
     plugins.push(plugin);
   }
   return plugins;
 }
 
-async function serve(flags: ServeFlags): Promise<number> {
-  const config = serveConfig(flags, process.env);
+/** The relay `serve` runs: core plugins (less --no-plugin), --plugin modules, then the policy. */
+export async function serveRelayOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<RelayOptions> {
+  const { config, pluginOptions, without } = serveOptions(flags, env);
   const extra = await loadPlugins(flags.plugin);
-  const relay = createRelayWith((resolved) => [...corePlugins(resolved), ...extra], config);
+  if (pluginOptions.policy !== undefined) extra.push(policy());
+  return { ...config, pluginOptions, without, extraPlugins: extra };
+}
+
+async function serve(flags: ServeFlags): Promise<number> {
+  const relay = createRelay(await serveRelayOptions(flags, process.env));
   await relay.listen();
   const host = relay.config.host.includes(':') ? `[${relay.config.host}]` : relay.config.host;
   process.stdout.write(`agentchat listening on ${relay.config.tls ? 'wss' : 'ws'}://${host}:${relay.port}\n`);
@@ -123,6 +211,10 @@ async function serve(flags: ServeFlags): Promise<number> {
 function isPlugin(value: unknown): value is Plugin {
   return typeof value === 'object' && value !== null
     && typeof (value as Plugin).name === 'string' && typeof (value as Plugin).setup === 'function';
+}
+
+function list(value: unknown): unknown[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
 /** The flag if given, else the environment variable if set and non-empty. */

@@ -8,15 +8,24 @@ import { CreateChannel, Invite } from '../../protocol/schemas.js';
 import { RelayError, type Plugin, type RelayApi } from '../../kernel/types.js';
 
 export interface ChannelsOptions {
+  /** Invitations one invite-only channel keeps (default 10,000). */
+  maxInvitesPerChannel?: number;
+  /** User-created channels that still exist, per creator (default 100). */
+  maxCreatedPerAgent?: number;
+  /** Empty user-created channels are deleted after this long (default 24 h). */
+  channelIdleMs?: number;
   /** How often to look for idle empty channels (default: a tenth of the idle period, at most a minute). */
   sweepMs?: number;
 }
 
-export function channels(options: ChannelsOptions = {}): Plugin {
+const DEFAULTS = { maxInvitesPerChannel: 10_000, maxCreatedPerAgent: 100, channelIdleMs: 24 * 60 * 60 * 1000 };
+
+export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions> {
   return {
     name: 'channels',
-    setup(relay: RelayApi) {
-      const { maxInvitesPerChannel, channelIdleMs, maxChannelsPerAgent } = relay.config;
+    setup(relay: RelayApi, setupOptions: ChannelsOptions) {
+      const options = { ...DEFAULTS, ...defaults, ...setupOptions };
+      const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent } = options;
       /** Invited agent ids per invite-only channel; an id need not be online. */
       const invites = new Map<string, Set<string>>();
       /** User-created channels that still exist, per creator: bounds what one agent can leave behind. */
@@ -28,16 +37,17 @@ export function channels(options: ChannelsOptions = {}): Plugin {
 
       relay.handle('CREATE_CHANNEL', {
         schema: CreateChannel,
-        handle(session, msg) {
+        async handle(session, msg) {
           const agentId = session.agentId!;
           const mine = created.get(agentId);
-          if (mine && mine.size >= maxChannelsPerAgent) {
+          if (mine && mine.size >= maxCreatedPerAgent) {
             throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `you created ${mine.size} channels that still exist, the limit; reuse one of them`);
           }
           const channel = relay.channels.create(msg.channel, { inviteOnly: msg.invite_only === true, createdBy: session });
           if (channel.inviteOnly) invites.set(channel.name, new Set([agentId]));
           try {
-            relay.join(session, channel.name);
+            // A join hook may be async: the channel counts as created once its creator is in.
+            await relay.join(session, channel.name);
           } catch (err) {
             // The creator could not join (e.g. at its channel limit): leave nothing behind.
             invites.delete(channel.name);

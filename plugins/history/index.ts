@@ -5,11 +5,17 @@
  */
 import type { Plugin } from '../../kernel/types.js';
 
-export function history(): Plugin {
+export interface HistoryOptions {
+  /** Channel messages kept per channel and replayed after JOINED (default 20; 0 keeps none). */
+  size?: number;
+}
+
+export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
   return {
     name: 'history',
-    setup(relay) {
-      const size = relay.config.historySize;
+    setup(relay, options) {
+      const size = options.size ?? defaults.size ?? 20;
+      if (!Number.isInteger(size) || size < 0) throw new RangeError(`history size must be a whole number of messages, got ${size}`);
       if (size <= 0) return;
       /** Ring buffer per channel: `next` is where the next frame goes. */
       const rings = new Map<string, { frames: string[]; next: number }>();

@@ -2,12 +2,38 @@
  * identity: IDENTIFY, ephemeral ids, Ed25519 keys with proof of possession
  * (CHALLENGE/VERIFY), one live session per key, verified MSG signatures, WHOIS.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { ErrorCode, CloseCode } from '../../protocol/errors.js';
 import { KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
 import { Identify, Verify, Whois } from '../../protocol/schemas.js';
 import { authSigningString, MAX_SIGNED_TS_SKEW_MS, msgSigningString } from '../../protocol/signing.js';
-import { RelayError, type InboundMsg, type Plugin, type RelayApi, type Session } from '../../kernel/types.js';
+import { RelayError, type InboundMsg, type Plugin, type RelayApi, type Session, type SessionSlot } from '../../kernel/types.js';
+
+export interface IdentityOptions {
+  /** Admit keys without proof of possession (0.3.x clients do not answer CHALLENGE); sessions are `verified: false`. */
+  allowUnverifiedKeys?: boolean;
+  /** How long a client has to answer CHALLENGE (default 10 s). */
+  verifyTimeoutMs?: number;
+  /** How long a connection may stay without IDENTIFY before it is closed, since it holds a session slot (default 30 s). */
+  identifyTimeoutMs?: number;
+}
+
+/** What identity knows of a session that IDENTIFYed with a key. */
+export interface SessionKey {
+  /** Canonical SPKI PEM. */
+  pubkey: string;
+  /** `pubkey` parsed once, for any plugin that verifies this session's signatures. */
+  key: KeyObject;
+  /** True when the session proved possession of the key. */
+  verified: boolean;
+}
+
+/** The identity plugin's slot: a session's key, or undefined for an ephemeral agent (or before IDENTIFY). */
+export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
+  return relay.sessionSlot<SessionKey>('identity.key');
+}
+
+const DEFAULTS: Required<IdentityOptions> = { allowUnverifiedKeys: false, verifyTimeoutMs: 10_000, identifyTimeoutMs: 30_000 };
 
 interface PendingChallenge {
   key: PublicKey;
@@ -29,12 +55,30 @@ function randomAgentId(): string {
   return id;
 }
 
-export function identity(): Plugin {
+export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions> {
   return {
     name: 'identity',
-    setup(relay: RelayApi) {
-      const pending = new WeakMap<Session, PendingChallenge>();
+    setup(relay: RelayApi, options: IdentityOptions) {
+      const { allowUnverifiedKeys, verifyTimeoutMs, identifyTimeoutMs } = { ...DEFAULTS, ...defaults, ...options };
+      const pending = relay.sessionSlot<PendingChallenge>('identity.challenge');
+      const keys = sessionKeys(relay);
       const server = relay.config.serverName;
+
+      /** The key goes in its slot first, so identify hooks (a policy, say) see it; a refusal takes it back. */
+      const admitWithKey = (session: Session, key: PublicKey, name: string, verified: boolean) => {
+        keys.set(session, { pubkey: key.pem, key: key.key, verified });
+        const taken = () => keys.delete(session);
+        try {
+          const result = relay.admit(session, { agentId: key.agentId, name, welcome: { verified } });
+          return result === undefined ? result : result.catch((err: unknown) => {
+            taken();
+            throw err;
+          });
+        } catch (err) {
+          taken();
+          throw err;
+        }
+      };
 
       const uniqueEphemeralId = (): string => {
         for (;;) {
@@ -56,10 +100,9 @@ export function identity(): Plugin {
           if (session.agentId !== null) {
             throw new RelayError(ErrorCode.INVALID_MSG, `already identified as ${session.agentId}; open another connection for another identity`);
           }
-          if (pending.has(session)) throw new RelayError(ErrorCode.INVALID_MSG, 'IDENTIFY already sent: answer the CHALLENGE with VERIFY');
+          if (pending.get(session) !== undefined) throw new RelayError(ErrorCode.INVALID_MSG, 'IDENTIFY already sent: answer the CHALLENGE with VERIFY');
           if (msg.pubkey === undefined || msg.pubkey === null) {
-            relay.admit(session, { agentId: uniqueEphemeralId(), name: msg.name, pubkey: null, key: null, verified: false });
-            return;
+            return relay.admit(session, { agentId: uniqueEphemeralId(), name: msg.name });
           }
           let key: PublicKey;
           try {
@@ -68,15 +111,12 @@ export function identity(): Plugin {
             throw new RelayError(ErrorCode.INVALID_MSG, err instanceof KeyFormatError ? err.message : 'pubkey is not a usable Ed25519 key');
           }
           refuseIfConnected(key.agentId);
-          if (relay.config.allowUnverifiedKeys) {
-            relay.admit(session, { agentId: key.agentId, name: msg.name, pubkey: key.pem, key: key.key, verified: false });
-            return;
-          }
+          if (allowUnverifiedKeys) return admitWithKey(session, key, msg.name, false);
           const nonce = randomBytes(32).toString('base64');
-          const cancelTimeout = relay.after(relay.config.verifyTimeoutMs, () => {
-            if (!pending.has(session)) return;
+          const cancelTimeout = relay.after(verifyTimeoutMs, () => {
+            if (pending.get(session) === undefined) return;
             pending.delete(session);
-            relay.error(session, ErrorCode.VERIFY_FAILED, `no VERIFY within ${relay.config.verifyTimeoutMs / 1000} s of CHALLENGE; sign "AGENTCHAT-AUTH|<server>|<nonce>" with your key`);
+            relay.error(session, ErrorCode.VERIFY_FAILED, `no VERIFY within ${verifyTimeoutMs / 1000} s of CHALLENGE; sign "AGENTCHAT-AUTH|<server>|<nonce>" with your key`);
             relay.disconnect(session, CloseCode.POLICY, 'verify timeout');
           });
           pending.set(session, { key, name: msg.name, nonce, cancelTimeout });
@@ -97,7 +137,7 @@ export function identity(): Plugin {
             relay.disconnect(session, CloseCode.POLICY, 'verify failed');
             return;
           }
-          relay.admit(session, { agentId: challenge.key.agentId, name: challenge.name, pubkey: challenge.key.pem, key: challenge.key.key, verified: true });
+          return admitWithKey(session, challenge.key, challenge.name, true);
         },
       });
 
@@ -106,15 +146,16 @@ export function identity(): Plugin {
         handle(session, msg) {
           const target = relay.sessions.byAgentId(msg.agent);
           if (!target) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.agent} is not connected`);
-          relay.send(session, { type: 'WHOIS', agent: msg.agent, name: target.name, pubkey: target.pubkey, verified: target.verified });
+          const key = keys.get(target);
+          relay.send(session, { type: 'WHOIS', agent: msg.agent, name: target.name, pubkey: key?.pubkey ?? null, verified: key?.verified ?? false });
         },
       });
 
       // Signed MSGs are verified before routing: a signature that fails is never relayed.
       relay.hook('message', (session: Session, msg: InboundMsg) => {
         if (msg.sig === undefined) return;
-        const key = session.key;
-        if (key === null) {
+        const key = keys.get(session)?.key;
+        if (key === undefined) {
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'this session has no key, so its signature cannot be verified: IDENTIFY with a pubkey to sign messages');
         }
         if (msg.ts === undefined) return new RelayError(ErrorCode.INVALID_SIGNATURE, 'a signed MSG must carry the ts it signed');
@@ -132,7 +173,6 @@ export function identity(): Plugin {
       // the expired ones at the head, with no timer or map entry per connection.
       const unidentified: Session[] = [];
       let head = 0;
-      const identifyTimeoutMs = relay.config.identifyTimeoutMs;
       relay.hook('connect', (session) => {
         unidentified.push(session);
       });
@@ -152,7 +192,6 @@ export function identity(): Plugin {
 
       relay.hook('disconnect', (session) => {
         pending.get(session)?.cancelTimeout();
-        pending.delete(session);
       });
     },
   };

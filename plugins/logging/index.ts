@@ -5,22 +5,32 @@
  */
 import type { ErrorFrame } from '../../protocol/messages.js';
 import type { Plugin, Session } from '../../kernel/types.js';
+import { sessionKeys } from '../identity/index.js';
 
 /** Refusal lines per session per window; the rest are counted, then summarized. */
 const REFUSALS_LOGGED_PER_WINDOW = 5;
 
-export function logging(): Plugin {
+export interface LoggingOptions {
+  /** Log every delivered message with its content (default off: never a line per message). */
+  logMessages?: boolean;
+}
+
+export function logging(defaults: LoggingOptions = {}): Plugin<LoggingOptions> {
   return {
     name: 'logging',
-    setup(relay) {
+    setup(relay, options) {
+      const keys = sessionKeys(relay);
       const log = relay.logger;
       const who = (s: Session) => ({ session: s.id, agent: s.agentId, name: s.name, ip: s.remoteAddress });
       const throttle = new WeakMap<Session, { windowStart: number; logged: number; suppressed: number }>();
 
-      relay.hook('listen', (address) => log.info('start', { ...address, server: relay.config.serverName }));
+      relay.hook('listen', (address) => log.info('start', { ...address, server: relay.config.serverName, plugins: relay.plugins }));
       relay.hook('close', () => log.info('stop', { sessions: relay.sessions.size, ...relay.stats }));
       relay.hook('connect', (s) => log.info('connect', who(s)));
-      relay.hook('identified', (s) => log.info('identify', { ...who(s), verified: s.verified, key: s.pubkey !== null }));
+      relay.hook('identified', (s) => {
+        const key = keys.get(s);
+        log.info('identify', { ...who(s), verified: key?.verified ?? false, key: key !== undefined });
+      });
       relay.hook('joined', (s, channel) => log.info('join', { ...who(s), channel: channel.name }));
       relay.hook('leave', (s, channel, cause) => log.info('leave', { ...who(s), channel: channel.name, cause }));
       relay.hook('disconnect', (s, code) => {
@@ -47,7 +57,7 @@ export function logging(): Plugin {
         log.warn(event, { ...who(s), code: error.code, ref: error.ref, message: error.message });
       });
 
-      if (relay.config.logMessages) {
+      if (options.logMessages ?? defaults.logMessages ?? false) {
         relay.hook('delivered', (s, frame) => log.info('message', { ...who(s), to: frame.to, content: frame.content, signed: frame.sig !== undefined }));
       }
     },

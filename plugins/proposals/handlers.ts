@@ -41,7 +41,7 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
     const target = relay.sessions.byAgentId(msg.to);
     if (target === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
     // An ephemeral agent could never sign an answer, and its id never comes back.
-    if (target.pubkey === null) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
+    if (!signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     signer.verify(session, proposalSigningString(msg), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
     const createdAt = now();
     const noRoom = store.roomFor(from, createdAt);

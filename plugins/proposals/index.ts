@@ -5,6 +5,7 @@
  */
 import { Accept, Complete, Dispute, ListProposals, Proposal, Reject, type AcceptMessage, type CompleteMessage, type DisputeMessage, type RejectMessage } from '../../protocol/schemas.js';
 import type { Plugin, RelayApi } from '../../kernel/types.js';
+import { sessionKeys } from '../identity/index.js';
 import { listHandler, proposeHandler, stepHandler, type HandlerContext } from './handlers.js';
 import { createSigner } from './signer.js';
 import { ProposalStore } from './store.js';
@@ -24,10 +25,13 @@ export interface ProposalsOptions {
   now?: () => number;
 }
 
-export function proposals(options: ProposalsOptions = {}): Plugin {
+export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOptions> {
   return {
     name: 'proposals',
-    setup(relay: RelayApi) {
+    // Signatures are checked against the key identity proved at IDENTIFY.
+    dependencies: ['identity'],
+    setup(relay: RelayApi, setupOptions: ProposalsOptions) {
+      const options = { ...defaults, ...setupOptions };
       const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
       const store = new ProposalStore({
         maxOpenPerAgent: options.maxOpenPerAgent ?? 1_000,
@@ -35,7 +39,7 @@ export function proposals(options: ProposalsOptions = {}): Plugin {
         retentionMs,
       });
       const now = options.now ?? Date.now;
-      const context: HandlerContext = { relay, store, signer: createSigner(), now, maxListed: options.maxListed ?? 100 };
+      const context: HandlerContext = { relay, store, signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed ?? 100 };
 
       relay.handle('PROPOSAL', { schema: Proposal, rateClass: 'msg', handle: proposeHandler(context) });
       relay.handle<AcceptMessage>('ACCEPT', { schema: Accept, rateClass: 'msg', handle: stepHandler('ACCEPT', context) });

@@ -12,7 +12,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { AgentChatClient, type AgentChatClientOptions } from '../../client/index.js';
-import { createRelay, type Relay, type RelayOptions } from '../../kernel/index.js';
+import type { Relay } from '../../kernel/index.js';
+import { createRelay, type RelayOptions } from '../../relay.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO, 'dist', 'cli.js');

@@ -5,7 +5,8 @@
  */
 import type { ExecutionContext } from 'ava';
 import WebSocket from 'ws';
-import { createRelay, type Relay, type RelayOptions } from '../../kernel/index.js';
+import type { Relay } from '../../kernel/index.js';
+import { createRelay, type RelayOptions } from '../../relay.js';
 import {
   acceptSigningString, authSigningString, completeSigningString, disputeSigningString, generateKeyPair,
   proposalSigningString, rejectSigningString, signString,
@@ -20,9 +21,13 @@ export interface Frame {
 
 const WAIT_MS = 3000;
 
+/** Relays started without proof of possession: their agents get no CHALLENGE. */
+const unverifiedRelays = new WeakSet<Relay>();
+
 /** A relay on 127.0.0.1, ephemeral port, silent; closed at teardown. */
 export async function startRelay(t: ExecutionContext, options: RelayOptions = {}): Promise<Relay> {
   const relay = createRelay({ host: '127.0.0.1', port: 0, log: false, ...options });
+  if (options.pluginOptions?.identity?.allowUnverifiedKeys === true) unverifiedRelays.add(relay);
   await relay.listen();
   t.teardown(() => relay.close());
   return relay;
@@ -156,7 +161,7 @@ export async function connectAgent(t: ExecutionContext, relay: Relay, options: C
     ws.once('error', reject);
   });
   agent.send({ type: 'IDENTIFY', name: options.name ?? 'agent', ...(identity ? { pubkey: identity.pubkey } : {}) });
-  if (identity !== null && !relay.config.allowUnverifiedKeys) {
+  if (identity !== null && !unverifiedRelays.has(relay)) {
     const challenge = await agent.next('CHALLENGE');
     agent.send({ type: 'VERIFY', sig: agent.sign(authSigningString(String(challenge.server), String(challenge.nonce))) });
   }

@@ -15,7 +15,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import WebSocket from 'ws';
-import { createRelay, type Relay, type RelayOptions } from '../../kernel/index.js';
+import type { Relay } from '../../kernel/index.js';
+import { createRelay, type RelayOptions } from '../../relay.js';
 import { generateKeyPair, signString, type KeyPairPem } from '../../protocol/keys.js';
 import { authSigningString, msgSigningString } from '../../protocol/signing.js';
 

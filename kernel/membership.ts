@@ -1,0 +1,197 @@
+/**
+ * Who is who and who is where: admitting sessions under an agent id, channel
+ * membership (join, leave, presence) and routing MSGs (native fan-out for channels,
+ * the agent-id index for DMs). Each veto point may go async; the action then finishes
+ * when its hooks settle, after the state it checked is checked again.
+ */
+import { ErrorCode } from '../protocol/errors.js';
+import type { MsgFrame } from '../protocol/messages.js';
+import { AGENT_ID, AGENT_NAME } from '../protocol/names.js';
+import type { Channels, ChannelState } from './channels.js';
+import type { RelayConfig } from './config.js';
+import type { Decision, HookRegistry } from './hooks.js';
+import type { Outbox, OutFrame } from './outbox.js';
+import type { Sessions, SessionState } from './session.js';
+import { RelayError, type Identity, type InboundMsg } from './types.js';
+
+export interface MembershipStats {
+  messagesRouted: number;
+}
+
+/** Finish `then` once `decision` allows it; a refusal is thrown (or rejected with). */
+function after(decision: Decision, then: () => void): void | Promise<void> {
+  if (decision === null) return then();
+  if (decision instanceof RelayError) throw decision;
+  return decision.then((refusal) => {
+    if (refusal !== null) throw refusal;
+    then();
+  });
+}
+
+export class Membership {
+  /** Set when shutting down: sessions close without telling the others. */
+  closing = false;
+
+  constructor(
+    private readonly config: RelayConfig,
+    private readonly sessions: Sessions,
+    private readonly channels: Channels,
+    private readonly hooks: HookRegistry,
+    private readonly outbox: Outbox,
+    private readonly stats: MembershipStats,
+  ) {}
+
+  // ---- identity -------------------------------------------------------------
+
+  admit(session: SessionState, identity: Identity): void | Promise<void> {
+    if (!AGENT_ID.test(identity.agentId) || !AGENT_NAME.test(identity.name)) {
+      throw new Error(`admit: invalid identity ${JSON.stringify({ agentId: identity.agentId, name: identity.name })}`);
+    }
+    if (!this.admissible(session, identity)) return;
+    return after(this.hooks.refuse('identify', session, identity), () => {
+      if (this.admissible(session, identity)) this.completeAdmit(session, identity);
+    });
+  }
+
+  /** False when the session closed; throws when it cannot take this identity. */
+  private admissible(session: SessionState, identity: Identity): boolean {
+    if (!session.open) return false;
+    if (session.agentId !== null) throw new RelayError(ErrorCode.INVALID_MSG, `already identified as ${session.agentId}`);
+    if (this.sessions.byAgent.has(identity.agentId)) {
+      throw new RelayError(ErrorCode.INVALID_MSG, `identity ${identity.agentId} is already connected in another session; close that one first`);
+    }
+    return true;
+  }
+
+  private completeAdmit(session: SessionState, identity: Identity): void {
+    session.agentId = identity.agentId;
+    session.name = identity.name;
+    this.sessions.unidentified.delete(session);
+    this.sessions.byAgent.set(identity.agentId, session);
+    this.outbox.send(session, { ...identity.welcome, type: 'WELCOME', agent_id: identity.agentId, server: this.config.serverName, name: identity.name });
+    this.hooks.notify('identified', session);
+  }
+
+  // ---- membership -----------------------------------------------------------
+
+  join(session: SessionState, name: string): void | Promise<void> {
+    // A plugin may call this for a session that closed meanwhile (after a timer, say).
+    const channel = this.joinable(session, name);
+    if (channel === null) return;
+    return after(this.hooks.refuse('join', session, channel), () => {
+      if (this.joinable(session, name) === channel) this.completeJoin(session, channel);
+    });
+  }
+
+  /** The channel to join, null when there is nothing to do (closed, or already a member: JOINED again). */
+  private joinable(session: SessionState, name: string): ChannelState | null {
+    if (!session.open) return null;
+    const channel = this.channels.get(name);
+    if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist; LIST_CHANNELS shows the public ones`);
+    if (session.channels.has(name)) {
+      this.outbox.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
+      return null;
+    }
+    if (session.channels.size >= this.config.maxChannelsPerAgent) {
+      throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `you are in ${session.channels.size} channels, the limit; LEAVE one first`);
+    }
+    return channel;
+  }
+
+  private completeJoin(session: SessionState, channel: ChannelState): void {
+    const name = channel.name;
+    const agentId = session.agentId!;
+    // Told before subscribing, so the joiner is not among the receivers.
+    this.publish(channel, { type: 'AGENT_JOINED', channel: name, agent: agentId, name: session.name });
+    channel.members.set(agentId, session);
+    channel.emptySince = null;
+    session.channels.add(name);
+    this.outbox.slowConsumers.membershipChanged(session);
+    session.ws.subscribe(name);
+    this.outbox.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
+    this.hooks.notify('joined', session, channel);
+  }
+
+  leave(session: SessionState, name: string): void {
+    if (!session.open) return;
+    const channel = this.channels.get(name);
+    if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist`);
+    if (!session.channels.has(name)) throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${name}`);
+    session.channels.delete(name);
+    this.outbox.slowConsumers.membershipChanged(session);
+    session.ws.unsubscribe(name);
+    this.outbox.send(session, { type: 'LEFT', channel: name });
+    this.removeMember(session, channel, 'leave');
+  }
+
+  /** A closed socket leaves every channel and the agent-id index. */
+  dropSession(session: SessionState): void {
+    for (const name of session.channels) {
+      const channel = this.channels.get(name);
+      if (channel) this.removeMember(session, channel, 'disconnect');
+    }
+    session.channels.clear();
+    this.outbox.slowConsumers.membershipChanged(session);
+    if (session.agentId !== null && this.sessions.byAgent.get(session.agentId) === session) {
+      this.sessions.byAgent.delete(session.agentId);
+    }
+    this.sessions.unidentified.delete(session);
+  }
+
+  private removeMember(session: SessionState, channel: ChannelState, cause: 'leave' | 'disconnect'): void {
+    const agentId = session.agentId;
+    if (agentId === null || channel.members.get(agentId) !== session) return;
+    channel.members.delete(agentId);
+    if (channel.members.size === 0) channel.emptySince = Date.now();
+    else if (!this.closing) this.publish(channel, { type: 'AGENT_LEFT', channel: channel.name, agent: agentId, name: session.name });
+    this.hooks.notify('leave', session, channel, cause);
+  }
+
+  publish(channel: ChannelState, frame: OutFrame): void {
+    this.outbox.publishText(channel, JSON.stringify({ ...frame, ts: Date.now() }));
+  }
+
+  // ---- routing --------------------------------------------------------------
+
+  /** Route a validated MSG: channel fan-out through uWS pub/sub, DMs through the agent-id index. */
+  route(session: SessionState, msg: InboundMsg): void | Promise<void> {
+    const target = this.target(session, msg.to);
+    const decision = this.hooks.refuse('message', session, msg);
+    if (decision === null) return this.deliver(session, msg, target);
+    return after(decision, () => {
+      // Time passed: the sender may have left, the target gone.
+      if (session.open) this.deliver(session, msg, this.target(session, msg.to));
+    });
+  }
+
+  /** The DM target, or null for a channel the sender is in; throws when there is none. */
+  private target(session: SessionState, to: string): SessionState | null {
+    if (to.charCodeAt(0) === 35 /* # */) {
+      if (!session.channels.has(to)) {
+        if (this.channels.get(to) === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${to} does not exist`);
+        throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${to}; JOIN it first`);
+      }
+      return null;
+    }
+    const target = this.sessions.byAgent.get(to);
+    if (target === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${to} is not connected`);
+    return target;
+  }
+
+  private deliver(session: SessionState, msg: InboundMsg, target: SessionState | null): void {
+    const to = msg.to;
+    const frame: MsgFrame =
+      msg.sig === undefined
+        ? { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now() }
+        : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts };
+    const text = JSON.stringify(frame);
+    if (target === null) {
+      this.outbox.publishText(this.channels.get(to)!, text);
+    } else {
+      this.outbox.sendRaw(target, text);
+      if (target !== session) this.outbox.sendRaw(session, text);
+    }
+    this.stats.messagesRouted++;
+    this.hooks.notify('delivered', session, frame, text);
+  }
+}
