@@ -63,7 +63,7 @@ export function registerServe(prog: Sade): void {
     .option('--key', 'TLS private key file (env TLS_KEY)')
     .option('--plugin', 'ESM module whose default export is a Plugin (or a function returning one), run after the core plugins (repeatable)')
     .option('--plugin-options', 'JSON options by plugin name, core or --plugin: \'{"history":{"size":50},"my-plugin":{"level":2}}\'')
-    .option('--no-plugin', 'Leave out a core plugin by name, e.g. to replace identity (repeatable)')
+    .option('--without-plugin', 'Leave out a core plugin by name, e.g. to replace identity; also spelled --no-plugin (repeatable)')
     .option('--policy', 'Command of a policy process that accepts or rejects decisions as JSON lines (docs/POLICY.md)')
     .option('--policy-points', `Decisions sent to the policy, of ${POLICY_POINTS.join(',')} (default ${DEFAULT_POLICY_POINTS.join(',')})`)
     .option('--policy-timeout', 'ms the policy has to answer before the decision fails closed (default 2000)')
