@@ -3,16 +3,16 @@
  * which plugins run (drop core ones by name, add your own after them, or replace the
  * set) and give each plugin its options by name.
  */
-import { createRelayKernel, type KernelOptions, type Plugin, type Relay } from './kernel/index.js';
+import { createRelayKernel, type AnyPlugin, type KernelOptions, type Relay } from './kernel/index.js';
 import { corePlugins, type CorePluginOptions } from './plugins/index.js';
 
 export interface RelayOptions extends Omit<KernelOptions, 'plugins' | 'pluginOptions'> {
   /** The whole plugin list, in hook order, instead of the core plugins (then `without` and `extraPlugins` do not apply). */
-  plugins?: readonly Plugin[];
+  plugins?: readonly AnyPlugin[];
   /** Core plugins to leave out, by name (e.g. 'identity', to bring your own). */
   without?: readonly string[];
   /** Plugins run after the core ones. */
-  extraPlugins?: readonly Plugin[];
+  extraPlugins?: readonly AnyPlugin[];
   /** Options per plugin name, for core plugins and your own alike. */
   pluginOptions?: CorePluginOptions & Readonly<Record<string, unknown>>;
 }

@@ -9,12 +9,12 @@ import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { createLogger, stderrSink, type LogSink } from './logger.js';
 import type { SessionState, SocketData } from './session.js';
-import type { Plugin, RelayApi, Session } from './types.js';
+import type { AnyPlugin, RelayApi, Session } from './types.js';
 import { listenOn, LISTEN_DEFAULT, LISTEN_EXCLUSIVE_PORT, uWS, uwsNative, UWS_FALLBACK_WARNING } from './uws.js';
 
 export interface KernelOptions extends Partial<RelayConfig> {
   /** Plugins in order: their hooks run in this order. Names are unique. */
-  plugins: readonly Plugin[];
+  plugins: readonly AnyPlugin[];
   /** Each plugin's options by plugin name, passed as `setup(relay, options)` (default `{}`). */
   pluginOptions?: Readonly<Record<string, unknown>>;
   /** Where JSON log lines go: default stderr; false silences them. */
@@ -39,7 +39,7 @@ export interface Relay {
   /** The API plugins get: for tests and embedding. */
   readonly api: RelayApi;
   /** The plugins, in order, as they were given. */
-  readonly plugins: readonly Plugin[];
+  readonly plugins: readonly AnyPlugin[];
 }
 
 export function createRelayKernel(options: KernelOptions): Relay {
@@ -59,7 +59,7 @@ export function createRelayKernel(options: KernelOptions): Relay {
   const setUp = async () => {
     for (const plugin of plugins) {
       try {
-        await plugin.setup(pluginApi(kernel, plugin.name, names), (pluginOptions[plugin.name] ?? {}) as Record<string, unknown>);
+        await plugin.setup(pluginApi(kernel, plugin.name, names), (pluginOptions[plugin.name] ?? {}) as never);
       } catch (err) {
         kernel.timers.clear();
         await kernel.hooks.closeAll(config.shutdownTimeoutMs);
@@ -146,7 +146,7 @@ export function createRelayKernel(options: KernelOptions): Relay {
 }
 
 /** Unique names, and every dependency loaded earlier in the list. */
-function checkPlugins(plugins: readonly Plugin[]): void {
+function checkPlugins(plugins: readonly AnyPlugin[]): void {
   if (!Array.isArray(plugins)) throw new TypeError('createRelayKernel needs `plugins`: an array of { name, setup(relay, options) }');
   const seen = new Set<string>();
   for (const plugin of plugins) {

@@ -287,3 +287,6 @@ export interface Plugin<Options = Record<string, unknown>> {
   dependencies?: readonly string[];
   setup(relay: RelayApi, options: Options): void | Promise<void>;
 }
+
+/** A plugin of any options type, as plugin lists hold them (the relay passes each its own options). */
+export type AnyPlugin = Plugin<never>;

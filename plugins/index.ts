@@ -1,5 +1,5 @@
 /** The core plugins, on by default, in the order their hooks run, and their options. */
-import type { Plugin } from '../kernel/types.js';
+import type { AnyPlugin } from '../kernel/types.js';
 import { channels, type ChannelsOptions } from './channels/index.js';
 import { history, type HistoryOptions } from './history/index.js';
 import { identity, sessionKeys, type IdentityOptions, type SessionKey } from './identity/index.js';
@@ -21,6 +21,6 @@ export interface CorePluginOptions {
 }
 
 /** A fresh list of the core plugins (each call makes new instances). */
-export function corePlugins(): Plugin[] {
+export function corePlugins(): AnyPlugin[] {
   return [logging(), identity(), channels(), listing(), history(), proposals()];
 }

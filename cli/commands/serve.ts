@@ -3,7 +3,7 @@ import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Sade } from 'sade';
-import { DEFAULT_CONFIG, type Plugin, type RelayConfig } from '../../kernel/index.js';
+import { DEFAULT_CONFIG, type AnyPlugin, type Plugin, type RelayConfig } from '../../kernel/index.js';
 import { corePlugins, policy, type CorePluginOptions, type PolicyOptions } from '../../plugins/index.js';
 import { DEFAULT_POLICY_POINTS, POLICY_POINTS, type PolicyPoint } from '../../plugins/policy/index.js';
 import { DEFAULT_PORT } from '../../protocol/index.js';
@@ -164,8 +164,8 @@ function policyFlags(flags: ServeFlags): PolicyOptions | null {
 }
 
 /** Import each --plugin module; its default export must be a Plugin, or a function that returns one. */
-export async function loadPlugins(paths: unknown): Promise<Plugin[]> {
-  const plugins: Plugin[] = [];
+export async function loadPlugins(paths: unknown): Promise<AnyPlugin[]> {
+  const plugins: AnyPlugin[] = [];
   for (const entry of list(paths)) {
     const path = resolve(String(entry));
     try {
