@@ -1,19 +1,20 @@
 // A complete plugin: channel topics. `TOPIC {channel, topic?}` sets the topic (members
 // only) or asks for it; members hear about changes; joiners get the topic after JOINED.
-// Run it: npm start -- --plugin ./examples/topic-plugin.mjs
-import { literal, optional, size, string, type } from 'superstruct';
+// Run it: npm start -- --plugin ./examples/topic-plugin.mjs --plugin-options '{"topics":{"maxLength":80}}'
+import { literal, optional, string, type } from 'superstruct';
 import { ChannelName, RelayError } from 'agentchat';
 
 const Topic = type({
   type: literal('TOPIC'),
   channel: ChannelName,
-  topic: optional(size(string(), 0, 200)),
+  topic: optional(string()),
 });
 
-/** @type {import('agentchat').Plugin} */
+/** @type {import('agentchat').Plugin<{ maxLength?: number }>} */
 export default {
   name: 'topics',
-  setup(relay) {
+  setup(relay, options) {
+    const maxLength = options.maxLength ?? 200;
     // State lives inside setup, so every relay gets its own.
     const topics = new Map();
 
@@ -25,7 +26,9 @@ export default {
           relay.send(session, { type: 'TOPIC', channel: msg.channel, topic: topics.get(msg.channel) ?? '' });
           return;
         }
-        if (!session.channels.has(msg.channel)) throw new RelayError('NOT_INVITED', `only members of ${msg.channel} may set its topic`);
+        // A plugin's own error codes: the client gets ERROR {code: 'NOT_A_MEMBER', message, ref: 'TOPIC'}.
+        if (!session.channels.has(msg.channel)) throw new RelayError('NOT_A_MEMBER', `only members of ${msg.channel} may set its topic; JOIN it first`);
+        if (msg.topic.length > maxLength) throw new RelayError('TOPIC_TOO_LONG', `a topic is at most ${maxLength} characters`, { max: maxLength });
         topics.set(msg.channel, msg.topic);
         relay.publish(msg.channel, { type: 'TOPIC', channel: msg.channel, topic: msg.topic, by: session.agentId });
       },

@@ -10,10 +10,10 @@
  * and HOME is a temp dir, so `~/.agentchat/identity.json` belongs to this test.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, REPO, startRelay, startServe, tempDir } from './helpers/cli.js';
+import { CLI, REPO, runCli, startRelay, startServe, tempDir } from './helpers/cli.js';
 import { jsonValues, runSh, shBlocks, shown, spawnSh, substitute, type ShBlock, type ShCommand, type ShOptions, type ShResult } from './helpers/readme.js';
 import { connect, expectedAgentId, newKeyPair, type Frame, type RelayClient } from './helpers/relay-client.js';
 
@@ -25,8 +25,10 @@ const commands = blocks.flatMap((b) => b.commands);
 const SKIP: Record<string, string> = {
   'npm install && npm start': 'set-up: installs, builds and serves on the fixed port 6667; CI runs npm install, and every test here starts its own relay on port 0',
   'npm test': 'set-up: runs the whole suite, this file included',
-  'npm start -- --plugin ./examples/topic-plugin.mjs':
-    'fixed port 6667; "the topic plugin" test runs the equivalent `node dist/cli.js serve --port 0 --host 127.0.0.1 --plugin ./examples/topic-plugin.mjs` and uses TOPIC',
+  'npm start -- --plugin ./examples/topic-plugin.mjs --plugin-options \'{"topics":{"maxLength":80}}\'':
+    'fixed port 6667; "the topic plugin" test runs the equivalent `node dist/cli.js serve --port 0 --host 127.0.0.1 --plugin ./examples/topic-plugin.mjs --plugin-options …` and uses TOPIC',
+  'npx agentchat serve --policy "python3 examples/policy.py" --policy-points join,message':
+    'fixed port 6667; test/policy.test.ts runs `serve --port 0 --policy "python3 examples/policy.py"` and checks both of its rules',
   'docker build -t agentchat . && docker run -p 6667:6667 agentchat': 'no docker engine here; test/cli-package.test.ts checks the Dockerfile and runs the image\'s files',
 };
 
@@ -279,7 +281,7 @@ test.serial('the reply loop answers a live message once, not history nor itself,
 });
 
 test.serial('the topic plugin (README: npm start -- --plugin ./examples/topic-plugin.mjs) works under serve --port 0', async (t) => {
-  const serve = await startServe(t, ['--plugin', './examples/topic-plugin.mjs'], { cwd: REPO });
+  const serve = await startServe(t, ['--plugin', './examples/topic-plugin.mjs', '--plugin-options', '{"topics":{"maxLength":80}}'], { cwd: REPO });
   const setter = await agent(t, serve.port, 'setter');
   const member = await agent(t, serve.port, 'member');
   setter.send({ type: 'TOPIC', channel: '#general', topic: 'release planning' });
@@ -291,5 +293,30 @@ test.serial('the topic plugin (README: npm start -- --plugin ./examples/topic-pl
   const topic = await joiner.next('TOPIC');
   t.like(topic, { channel: '#general', topic: 'release planning' });
   t.true(joiner.received.indexOf(joined) < joiner.received.indexOf(topic), 'the topic comes after JOINED');
+  setter.send({ type: 'TOPIC', channel: '#general', topic: 'x'.repeat(81) });
+  t.like(await setter.next('ERROR'), { code: 'TOPIC_TOO_LONG', max: 80, ref: 'TOPIC' }, 'the option from the command line holds');
+  const outsider = await connect(t, serve.port);
+  await outsider.identify('outsider');
+  outsider.send({ type: 'TOPIC', channel: '#general', topic: 'mine' });
+  t.like(await outsider.next('ERROR'), { code: 'NOT_A_MEMBER', ref: 'TOPIC' });
   t.is(serve.child.exitCode, null, serve.stderr());
+});
+
+test('README shows examples/topic-plugin.mjs exactly as the file is', async (t) => {
+  const file = await readFile(join(REPO, 'examples', 'topic-plugin.mjs'), 'utf8');
+  t.true(README.includes('```js\n' + file + '```'), 'the README plugin block and the example file have drifted apart');
+});
+
+test('README "Running a relay from code" runs as written: it listens on a free port, prints its URL and closes', async (t) => {
+  const start = README.indexOf('### Running a relay from code');
+  const code = /```js\n([\s\S]*?)```/.exec(README.slice(start))?.[1];
+  if (code === undefined) throw new Error('no js block under "Running a relay from code"');
+  // Inside the repo, so `import … from 'agentchat'` resolves to this package.
+  const file = join(REPO, `.readme-relay-${process.pid}.mjs`);
+  await writeFile(file, code);
+  t.teardown(() => rm(file, { force: true }));
+  const run = await runCli(t, [], { script: file });
+  t.is(run.code, 0, run.stderr);
+  t.regex(run.stdout, /^my-plugin level 2\nws:\/\/127\.0\.0\.1:\d+$/);
+  t.is(run.stderr, '', 'log: false keeps stderr quiet');
 });
