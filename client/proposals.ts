@@ -4,8 +4,8 @@
  * carries the new id). AgentChatClient's proposal methods call these.
  */
 import {
-  asAgentId, acceptSigningString, completeSigningString, disputeSigningString, proposalSigningString, rejectSigningString, signString,
-  type ProposalFrame, type ProposalsFrame, type ProposalStatusName, type ProposalStepFrame,
+  asAgentId, proposalSigningString, PROPOSAL_STEP_RULES, signString,
+  type ProposalFrame, type ProposalRole, type ProposalsFrame, type ProposalStatusName, type ProposalStepFrame, type ProposalStepType,
 } from '../protocol/index.js';
 import { AgentChatError } from './errors.js';
 import type { LoadedIdentity } from './identity-file.js';
@@ -23,7 +23,7 @@ export interface ProposalInput {
 
 export interface ListProposalsFilter {
   status?: ProposalStatusName;
-  role?: 'proposer' | 'recipient' | 'any';
+  role?: ProposalRole;
 }
 
 /** The part of AgentChatClient these functions use. */
@@ -38,7 +38,6 @@ export interface ProposalRequester {
   ): Promise<T>;
 }
 
-type StepType = 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
 
 /** The identity to sign with; refused locally (the relay would answer SIGNATURE_REQUIRED) without one. */
 function signer(client: ProposalRequester, what: string): LoadedIdentity {
@@ -65,9 +64,10 @@ export async function propose(client: ProposalRequester, to: string, input: Prop
 }
 
 /** One step on a proposal, signed; resolves with the relay's frame for it (sent to both parties). */
-async function step(client: ProposalRequester, type: StepType, proposalId: string, field: string, value: string | undefined, signed: string): Promise<ProposalStepFrame> {
+async function step(client: ProposalRequester, type: ProposalStepType, proposalId: string, value: string | undefined): Promise<ProposalStepFrame> {
   const identity = signer(client, type);
-  const sig = signString(identity.privateKey, signed);
+  const { field, signingString } = PROPOSAL_STEP_RULES[type];
+  const sig = signString(identity.privateKey, signingString(proposalId, value));
   const me = client.agentId;
   return client.request<ProposalStepFrame>(
     { type, proposal_id: proposalId, [field]: value, sig },
@@ -77,19 +77,19 @@ async function step(client: ProposalRequester, type: StepType, proposalId: strin
 
 /** As the recipient: accept, optionally with your own payment code. */
 export const accept = (client: ProposalRequester, proposalId: string, paymentCode?: string) =>
-  step(client, 'ACCEPT', proposalId, 'payment_code', paymentCode, acceptSigningString(proposalId, paymentCode));
+  step(client, 'ACCEPT', proposalId, paymentCode);
 
 /** As the recipient: decline, optionally saying why. */
 export const reject = (client: ProposalRequester, proposalId: string, reason?: string) =>
-  step(client, 'REJECT', proposalId, 'reason', reason, rejectSigningString(proposalId, reason));
+  step(client, 'REJECT', proposalId, reason);
 
 /** As either party of an accepted proposal: mark the work done, optionally with a proof. */
 export const complete = (client: ProposalRequester, proposalId: string, proof?: string) =>
-  step(client, 'COMPLETE', proposalId, 'proof', proof, completeSigningString(proposalId, proof));
+  step(client, 'COMPLETE', proposalId, proof);
 
 /** As either party of an accepted proposal: dispute it, saying why. */
 export const dispute = (client: ProposalRequester, proposalId: string, reason: string) =>
-  step(client, 'DISPUTE', proposalId, 'reason', reason, disputeSigningString(proposalId, reason));
+  step(client, 'DISPUTE', proposalId, reason);
 
 /** Your proposals (extension), newest first; e.g. what is pending for you after a reconnect. */
 export function listProposals(client: ProposalRequester, filter: ListProposalsFilter = {}): Promise<ProposalsFrame> {

@@ -4,3 +4,4 @@ export * from './signing.js';
 export * from './schemas.js';
 export * from './messages.js';
 export * from './keys.js';
+export * from './proposals.js';

@@ -1,6 +1,6 @@
 /** Server → client messages (PROTOCOL.md). Every one carries `ts`, server time in ms. */
 import type { AnyErrorCode, ProposalReason } from './errors.js';
-import type { ProposalStatusName } from './schemas.js';
+import type { ProposalStatusName, ProposalStepType } from './proposals.js';
 
 interface Stamped { ts: number }
 
@@ -57,7 +57,7 @@ export interface ErrorFrame extends Stamped {
 
 /** One signed step of a proposal, kept with the record so anyone holding the keys can verify it. */
 export interface ProposalStep {
-  type: 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
+  type: ProposalStepType;
   /** The agent that took the step and signed `sig`. */
   by: string;
   /** ms since epoch */
@@ -90,7 +90,7 @@ export interface ProposalRecord {
 }
 export interface ProposalFrame extends Stamped, ProposalRecord { type: 'PROPOSAL' }
 export interface ProposalStepFrame extends Stamped {
-  type: 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
+  type: ProposalStepType;
   proposal_id: string;
   status: ProposalStatusName;
   updated_at: number;

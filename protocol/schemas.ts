@@ -6,6 +6,7 @@
  */
 import { define, literal, nullable, number, optional, string, boolean, type, enums, refine, type Struct, type Infer } from 'superstruct';
 import { AGENT_ID, AGENT_NAME, CHANNEL } from './names.js';
+import { PROPOSAL_ROLES, PROPOSAL_STATUSES } from './proposals.js';
 
 /** Struct names whose failures are answered with INVALID_NAME instead of INVALID_MSG. */
 export const NAME_STRUCTS = new Set(['agent_name', 'channel']);
@@ -108,12 +109,12 @@ export const Accept = type({ type: literal('ACCEPT'), proposal_id: ProposalId, p
 export const Reject = type({ type: literal('REJECT'), proposal_id: ProposalId, reason: optional(nullable(text(PROPOSAL_LIMITS.reason))), sig: Signature });
 export const Complete = type({ type: literal('COMPLETE'), proposal_id: ProposalId, proof: optional(nullable(text(PROPOSAL_LIMITS.proof))), sig: Signature });
 export const Dispute = type({ type: literal('DISPUTE'), proposal_id: ProposalId, reason: text(PROPOSAL_LIMITS.reason, 1), sig: Signature });
-export const ProposalStatus = enums(['pending', 'accepted', 'rejected', 'expired', 'completed', 'disputed']);
+export const ProposalStatus = enums(PROPOSAL_STATUSES);
 /** Extension: an agent's own proposals, e.g. after a reconnect. */
 export const ListProposals = type({
   type: literal('LIST_PROPOSALS'),
   status: optional(ProposalStatus),
-  role: optional(enums(['proposer', 'recipient', 'any'])),
+  role: optional(enums(PROPOSAL_ROLES)),
 });
 
 export type IdentifyMessage = Infer<typeof Identify>;
@@ -131,5 +132,4 @@ export type RejectMessage = Infer<typeof Reject>;
 export type CompleteMessage = Infer<typeof Complete>;
 export type DisputeMessage = Infer<typeof Dispute>;
 export type ListProposalsMessage = Infer<typeof ListProposals>;
-export type ProposalStatusName = Infer<typeof ProposalStatus>;
 

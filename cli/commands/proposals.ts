@@ -6,7 +6,7 @@
  */
 import type { Sade } from 'sade';
 import { defaultIdentityPath, type AgentChatClient, type ListProposalsFilter } from '../../client/index.js';
-import { ProposalStatus } from '../../protocol/index.js';
+import { PROPOSAL_ROLES, PROPOSAL_STATUSES, ProposalStatus } from '../../protocol/index.js';
 import { requireArg, withClient, withClientFlags, type ClientFlags } from '../client-options.js';
 import { EXIT, UsageError } from '../errors.js';
 import { stringFlags } from '../flags.js';
@@ -104,18 +104,16 @@ function optionalNumber(value: unknown, flag: string, sign: 'positive' | 'non-ne
   return n;
 }
 
-const ROLES = ['proposer', 'recipient', 'any'] as const;
-
 function listFilter(flags: ProposalFlags): ListProposalsFilter {
   const filter: ListProposalsFilter = {};
   if (flags.status !== undefined) {
     const status = String(flags.status);
-    if (!ProposalStatus.is(status)) throw new UsageError(`--status must be one of pending, accepted, rejected, expired, completed, disputed; got ${JSON.stringify(status)}`);
+    if (!ProposalStatus.is(status)) throw new UsageError(`--status must be one of ${PROPOSAL_STATUSES.join(', ')}; got ${JSON.stringify(status)}`);
     filter.status = status;
   }
   if (flags.role !== undefined) {
-    const role = ROLES.find((r) => r === String(flags.role));
-    if (role === undefined) throw new UsageError(`--role must be proposer, recipient or any; got ${JSON.stringify(flags.role)}`);
+    const role = PROPOSAL_ROLES.find((r) => r === String(flags.role));
+    if (role === undefined) throw new UsageError(`--role must be one of ${PROPOSAL_ROLES.join(', ')}; got ${JSON.stringify(flags.role)}`);
     filter.role = role;
   }
   return filter;

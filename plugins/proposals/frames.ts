@@ -1,7 +1,7 @@
 /** The frames both parties see, serialized once and sent to whichever party is connected. */
 import type { ProposalFrame, ProposalStepFrame } from '../../protocol/messages.js';
 import type { RelayApi } from '../../kernel/types.js';
-import type { StepField, StepType } from './steps.js';
+import type { ProposalStepField as StepField, ProposalStepType as StepType } from '../../protocol/proposals.js';
 import type { StoredProposal } from './store.js';
 
 export function proposalFrame(p: StoredProposal): ProposalFrame {

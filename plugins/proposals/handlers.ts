@@ -6,7 +6,8 @@ import { proposalSigningString } from '../../protocol/signing.js';
 import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
 import { deliver, proposalFrame, stepFrame } from './frames.js';
 import type { Signer } from './signer.js';
-import { checkActor, checkState, notFound, STEPS, type StepType } from './steps.js';
+import { PROPOSAL_STEP_RULES as STEPS, type ProposalStepType as StepType } from '../../protocol/proposals.js';
+import { checkActor, checkState, notFound } from './steps.js';
 import { newProposalId, type ProposalStore, type StoredProposal } from './store.js';
 
 /** Longest `expires` a PROPOSAL may ask for: 30 days, in seconds. */

@@ -1,34 +1,11 @@
 /**
- * The proposal state machine: pending → accepted | rejected | expired;
- * accepted → completed | disputed. Who may take each step, from which state,
- * and the canonical string its signature covers.
+ * Enforcing the proposal state machine (its rules are protocol/proposals.ts): refusing
+ * an agent that may not take a step, or a step the proposal's status does not allow.
  */
 import { ErrorCode, ProposalReason } from '../../protocol/errors.js';
-import type { ProposalStatusName } from '../../protocol/schemas.js';
-import { acceptSigningString, completeSigningString, disputeSigningString, rejectSigningString } from '../../protocol/signing.js';
+import { PROPOSAL_STEP_RULES as STEPS, type ProposalStepType as StepType } from '../../protocol/proposals.js';
 import { RelayError } from '../../kernel/types.js';
 import type { StoredProposal } from './store.js';
-
-export type StepType = 'ACCEPT' | 'REJECT' | 'COMPLETE' | 'DISPUTE';
-
-/** The responder's own field each step carries (and signs). */
-export type StepField = 'payment_code' | 'reason' | 'proof';
-
-export interface StepRule {
-  /** 'recipient': only the proposal's `to`; 'party': `from` or `to`. */
-  actor: 'recipient' | 'party';
-  requires: 'pending' | 'accepted';
-  becomes: ProposalStatusName;
-  field: StepField;
-  signingString: (proposalId: string, value: string | null | undefined) => string;
-}
-
-export const STEPS: Readonly<Record<StepType, StepRule>> = {
-  ACCEPT: { actor: 'recipient', requires: 'pending', becomes: 'accepted', field: 'payment_code', signingString: acceptSigningString },
-  REJECT: { actor: 'recipient', requires: 'pending', becomes: 'rejected', field: 'reason', signingString: rejectSigningString },
-  COMPLETE: { actor: 'party', requires: 'accepted', becomes: 'completed', field: 'proof', signingString: completeSigningString },
-  DISPUTE: { actor: 'party', requires: 'accepted', becomes: 'disputed', field: 'reason', signingString: (id, reason) => disputeSigningString(id, reason ?? '') },
-};
 
 const refuse = (reason: ProposalReason, message: string): RelayError =>
   new RelayError(ErrorCode.INVALID_PROPOSAL, message, { reason });

@@ -5,12 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ProposalRecord, ProposalStep } from '../../protocol/messages.js';
-import type { ProposalStatusName } from '../../protocol/schemas.js';
+import { OPEN_PROPOSAL_STATUSES, type ProposalRole, type ProposalStatusName } from '../../protocol/proposals.js';
 
 /** A record as the store keeps it: `updated_at` is always set (created_at until the first step); at most two steps. */
 export type StoredProposal = ProposalRecord & { updated_at: number; steps: ProposalStep[] };
-
-export type ProposalRole = 'proposer' | 'recipient' | 'any';
 
 export interface StoreLimits {
   /** Open (pending or accepted) proposals one agent may have as proposer. */
@@ -24,9 +22,7 @@ export interface StoreLimits {
 /** Why a new proposal cannot be stored. */
 export type NoRoom = 'agent_open_limit' | 'relay_limit';
 
-const OPEN: ReadonlySet<ProposalStatusName> = new Set(['pending', 'accepted']);
-
-export const isOpen = (status: ProposalStatusName): boolean => OPEN.has(status);
+export const isOpen = (status: ProposalStatusName): boolean => OPEN_PROPOSAL_STATUSES.has(status);
 
 /** `prop_<base36 ms>_<8 hex>` (PROTOCOL.md). */
 export function newProposalId(now: number): string {
