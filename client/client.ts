@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
 import {
-  asAgentId, authSigningString, msgSigningString, signString,
+  asAgentId, authSigningString, CloseCode, msgSigningString, normalizeRelayUrl, signString,
   type AgentsFrame, type ChallengeFrame, type ChannelsFrame, type ErrorFrame, type InvitedFrame, type JoinedFrame, type LeftFrame,
   type MsgFrame, type PongFrame, type ProposalFrame, type ProposalsFrame, type ProposalStepFrame, type ServerFrame,
   type WelcomeFrame, type WhoisFrame,
@@ -36,6 +36,8 @@ export interface AgentChatClientOptions {
   requestTimeoutMs?: number;
   /** Passed to the `ws` WebSocket (e.g. TLS `ca`, `rejectUnauthorized`). */
   wsOptions?: ClientOptions;
+  /** Ask for a 16-hex agent id for the identity's key instead of the 0.3.x-compatible 8 (extension). */
+  longId?: boolean;
 }
 
 /** What a request waits for: its answer frame type and how to recognize its own answer. */
@@ -74,6 +76,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
   private readonly identitySource: string | LoadedIdentity | undefined;
   private readonly reconnectOptions: ReconnectOptions | null;
   private readonly wsOptions: ClientOptions;
+  private readonly longId: boolean;
 
   private loadedIdentity: LoadedIdentity | null;
   private ws: WebSocket | null = null;
@@ -99,6 +102,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.reconnectOptions = resolveReconnect(options.reconnect);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.wsOptions = options.wsOptions ?? {};
+    this.longId = options.longId === true;
   }
 
   /** '@xxxxxxxx' while identified, else null. */
@@ -279,7 +283,8 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     });
     ws.on('open', () => {
       const identity = this.loadedIdentity;
-      this.write(identity === null ? { type: 'IDENTIFY', name: this.name } : { type: 'IDENTIFY', name: this.name, pubkey: identity.pubkey });
+      this.write(identity === null ? { type: 'IDENTIFY', name: this.name }
+        : { type: 'IDENTIFY', name: this.name, pubkey: identity.pubkey, ...(this.longId ? { long_id: true } : {}) });
     });
     ws.on('message', (data, isBinary) => {
       if (!isBinary) this.receive(rawText(data));
@@ -344,7 +349,9 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     const identity = this.loadedIdentity;
     // The relay challenges only a session that sent a pubkey, which only happens with an identity.
     if (identity === null) return;
-    this.write({ type: 'VERIFY', sig: signString(identity.privateKey, authSigningString(frame.server, frame.nonce)) });
+    // The proof names the URL this client dialled, so a relay in the middle cannot reuse it elsewhere.
+    const url = normalizeRelayUrl(this.server);
+    this.write({ type: 'VERIFY', sig: signString(identity.privateKey, authSigningString(frame.server, frame.nonce, url)), url });
   }
 
   private onServerError(frame: ErrorFrame): void {
@@ -362,11 +369,13 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.pending.rejectAll(new AgentChatError('DISCONNECTED', wasWelcomed ? `connection to ${this.server} lost: ${cause}` : `could not connect to ${this.server}: ${cause}`));
     const options = this.reconnectOptions;
     const inReconnect = wasWelcomed || this.reconnectAttempt > 0;
-    const willReconnect = !this.closing && options !== null && inReconnect && this.reconnectAttempt < options.maxAttempts;
+    // A newer session of this agent took over: reconnecting would only take it back, in a loop.
+    const displaced = code === CloseCode.DISPLACED;
+    const willReconnect = !this.closing && !displaced && options !== null && inReconnect && this.reconnectAttempt < options.maxAttempts;
     if (this.closing) this.joinedChannels.clear();
     this.emit('disconnect', { code, reason, willReconnect });
     if (willReconnect) this.scheduleReconnect(options);
-    else if (!this.closing && options !== null && inReconnect) this.emit('reconnect_failed', { attempts: this.reconnectAttempt });
+    else if (!this.closing && !displaced && options !== null && inReconnect) this.emit('reconnect_failed', { attempts: this.reconnectAttempt });
   }
 
   private scheduleReconnect(options: ReconnectOptions): void {

@@ -32,6 +32,8 @@ export interface ClientEvents {
   /** Gave up after `attempts` reconnect attempts. */
   reconnect_failed: [{ attempts: number }];
   disconnect: [DisconnectInfo];
+  /** A newer session proved this agent's key and took over; this client does not reconnect (close code 4001). */
+  session_displaced: [UnknownFrame];
 
   /** Every MSG: channel messages (own included), DMs, DM echoes, replayed history (`replay: true`). */
   message: [MsgFrame];

@@ -49,4 +49,6 @@ export const CloseCode = {
   TOO_BIG: 1009,
   /** Relay restarting or at capacity: reconnect later. */
   TRY_AGAIN_LATER: 1013,
+  /** A newer session proved the same key (SESSION_DISPLACED): do not reconnect automatically. */
+  DISPLACED: 4001,
 } as const;

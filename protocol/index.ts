@@ -5,3 +5,4 @@ export * from './schemas.js';
 export * from './messages.js';
 export * from './keys.js';
 export * from './proposals.js';
+export * from './urls.js';

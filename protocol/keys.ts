@@ -51,9 +51,9 @@ export function parsePublicKey(input: string): PublicKey {
   return { pem, agentId: agentIdFromPem(pem), key };
 }
 
-/** '@' + first 8 hex chars of SHA-256 of the SPKI PEM text. */
-export function agentIdFromPem(pem: string): string {
-  return '@' + createHash('sha256').update(pem).digest('hex').slice(0, 8);
+/** '@' + the first 8 hex chars of SHA-256 of the SPKI PEM text (16 for the opt-in long id). */
+export function agentIdFromPem(pem: string, long = false): string {
+  return '@' + createHash('sha256').update(pem).digest('hex').slice(0, long ? 16 : 8);
 }
 
 /** The 32 raw public key bytes, base64: the compact form of a key. */

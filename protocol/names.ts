@@ -4,8 +4,12 @@
 export const AGENT_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 /** Channel: '#' + 1–31 of [A-Za-z0-9_-]; case-sensitive. */
 export const CHANNEL = /^#[A-Za-z0-9_-]{1,31}$/;
-/** Agent id: '@' + 8 chars (ephemeral: [a-z0-9]; persistent: hex). */
-export const AGENT_ID = /^@[A-Za-z0-9]{8}$/;
+/**
+ * Agent id: '@' + 8 chars (ephemeral: [a-z0-9] with at least one letter past f, so it
+ * never looks like a key's id; persistent: hex), or '@' + 16 hex (persistent, opt-in
+ * long id, extension).
+ */
+export const AGENT_ID = /^@(?:[A-Za-z0-9]{8}|[0-9a-f]{16})$/;
 
 export const isAgentName = (v: unknown): v is string => typeof v === 'string' && AGENT_NAME.test(v);
 export const isChannel = (v: unknown): v is string => typeof v === 'string' && CHANNEL.test(v);

@@ -16,7 +16,7 @@ export const AgentName = define<string>('agent_name', (v) =>
 export const ChannelName = define<string>('channel', (v) =>
   (typeof v === 'string' && CHANNEL.test(v)) || "must be '#' followed by 1-31 characters of A-Z a-z 0-9 _ -");
 export const AgentId = define<string>('agent_id', (v) =>
-  (typeof v === 'string' && AGENT_ID.test(v)) || "must be an agent id: '@' followed by 8 letters or digits");
+  (typeof v === 'string' && AGENT_ID.test(v)) || "must be an agent id: '@' followed by 8 letters or digits (or 16 hex digits)");
 /** A MSG target: a channel or an agent id. */
 export const Target = define<string>('target', (v) =>
   (typeof v === 'string' && (CHANNEL.test(v) || AGENT_ID.test(v))) || "must be a channel ('#name') or an agent id ('@xxxxxxxx')");
@@ -39,8 +39,11 @@ export const Identify = type({
   type: literal('IDENTIFY'),
   name: AgentName,
   pubkey: optional(nullable(text(4096))),
+  /** Extension: a 16-hex agent id for this key instead of the 0.3.x-compatible 8. */
+  long_id: optional(boolean()),
 });
-export const Verify = type({ type: literal('VERIFY'), sig: Signature });
+/** `url`: the relay URL the client dialled, normalized (extension: the proof is bound to it). */
+export const Verify = type({ type: literal('VERIFY'), sig: Signature, url: optional(text(2048)) });
 export const Join = type({ type: literal('JOIN'), channel: ChannelName });
 export const Leave = type({ type: literal('LEAVE'), channel: ChannelName });
 export const Ping = type({ type: literal('PING') });

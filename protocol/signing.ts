@@ -15,12 +15,28 @@ export interface ProposalSigningFields {
   amount?: number | string | null;
   currency?: string | null;
   payment_code?: string | null;
+  terms?: string | null;
   expires?: number | null;
 }
 
-/** PROPOSAL: [to, task, amount||'', currency||'', payment_code||'', expires||''].join('|') */
+/**
+ * PROPOSAL, 0.3.x form: [to, task, amount||'', currency||'', payment_code||'', expires||''].join('|').
+ * Ambiguous when a field holds '|' (the relay refuses those) and blind to `terms`.
+ */
 export function proposalSigningString(p: ProposalSigningFields): string {
   return [p.to, p.task, p.amount || '', p.currency || '', p.payment_code || '', p.expires || ''].join('|');
+}
+
+/** `sig_format` of a PROPOSAL signed over proposalCanonicalString (extension). */
+export const PROPOSAL_SIG_FORMAT_JSON = 'json';
+
+/**
+ * PROPOSAL, canonical form (extension, `sig_format: "json"`): the JSON of every proposal
+ * field in a fixed order, absent ones null. One signature stands for exactly one proposal.
+ */
+export function proposalCanonicalString(p: ProposalSigningFields): string {
+  const orNull = <T>(v: T | undefined | null): T | null => (v === undefined ? null : v);
+  return JSON.stringify(['AGENTCHAT-PROPOSAL', p.to, p.task, orNull(p.amount), orNull(p.currency), orNull(p.payment_code), orNull(p.terms), orNull(p.expires)]);
 }
 
 export const acceptSigningString = (proposalId: string, paymentCode?: string | null): string =>
@@ -32,9 +48,13 @@ export const completeSigningString = (proposalId: string, proof?: string | null)
 export const disputeSigningString = (proposalId: string, reason: string): string =>
   `DISPUTE|${proposalId}|${reason}`;
 
-/** Proof of key possession: the string a client signs to answer CHALLENGE. */
-export const authSigningString = (serverName: string, nonce: string): string =>
-  `AGENTCHAT-AUTH|${serverName}|${nonce}`;
+/**
+ * Proof of key possession, bound to the relay: the string a client signs to answer
+ * CHALLENGE, with the normalized URL it dialled (normalizeRelayUrl), so a proof made
+ * for one relay is worthless on another.
+ */
+export const authSigningString = (serverName: string, nonce: string, url: string): string =>
+  `AGENTCHAT-AUTH|${serverName}|${nonce}|${url}`;
 
 /** How far a signed MSG's ts may be from server time. */
 export const MAX_SIGNED_TS_SKEW_MS = 5 * 60 * 1000;

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  AgentChatClient, AgentChatError, generateIdentity, IdentityExistsError, loadIdentity, saveIdentity,
+  AgentChatClient, AgentChatError, generateIdentity, IdentityExistsError, loadIdentity, saveIdentity, type DisconnectInfo,
 } from '../client/index.js';
 import { agentIdFromPem, msgSigningString, parsePublicKey, verifySignature, type MsgFrame } from '../protocol/index.js';
 import { connectClient, startRelay, tempDir } from './helpers/cli.js';
@@ -89,13 +89,19 @@ test('signed MSGs reach receivers with sig and sig_ts they can verify', async (t
   t.true(verifySignature(key, msgSigningString(direct.to, direct.content, direct.sig_ts!), direct.sig!));
 });
 
-test('a second session with a connected identity is refused', async (t) => {
+test('a second client with a connected identity takes over; the displaced one does not reconnect', async (t) => {
   const relay = await startRelay(t);
   const identity = generateIdentity('twin');
-  await connectClient(t, relay.url, { identity });
+  const first = await connectClient(t, relay.url, { identity, reconnect: { initialMs: 10, maxMs: 20 } });
+  const told = once(first, 'session_displaced');
+  const gone = once(first, 'disconnect') as Promise<[DisconnectInfo]>;
   const twin = new AgentChatClient({ server: relay.url, identity, requestTimeoutMs: 3000 });
   t.teardown(() => twin.disconnect());
-  const err = await t.throwsAsync(twin.connect(), { instanceOf: AgentChatError });
-  t.is(err?.code, 'INVALID_MSG');
-  t.regex(err?.message ?? '', /already connected/);
+  const welcome = await twin.connect();
+  t.is(welcome.agent_id, identity.agentId);
+  await told;
+  const [info] = await gone;
+  t.like(info, { code: 4001, willReconnect: false });
+  await twin.ping();
+  t.false(first.connected);
 });

@@ -19,10 +19,10 @@ test('backoff is full jitter under an exponential cap', (t) => {
  * block the bind; see the report), so the "same address" the client returns to is
  * this forwarder's, restarted in front of the new relay.
  */
-async function forwarder(t: ExecutionContext, targetPort: number, port = 0): Promise<{ port: number; close(): Promise<void> }> {
+async function forwarder(t: ExecutionContext, targetPort: number | (() => number), port = 0): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   const server = createServer((inbound) => {
-    const outbound = connect(targetPort, '127.0.0.1');
+    const outbound = connect(typeof targetPort === 'number' ? targetPort : targetPort(), '127.0.0.1');
     for (const s of [inbound, outbound]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -43,10 +43,14 @@ async function forwarder(t: ExecutionContext, targetPort: number, port = 0): Pro
 }
 
 test('after a relay restart at the same address the client re-identifies and re-joins its channels', async (t) => {
-  const first = await startRelay(t);
-  const front = await forwarder(t, first.port);
-  const identity = generateIdentity('phoenix');
+  // The client dials the forwarder: a proof names that URL, so the relays list it as theirs.
+  let target = 0;
+  const front = await forwarder(t, () => target);
   const url = `ws://127.0.0.1:${front.port}`;
+  const asFront = { pluginOptions: { identity: { publicUrls: [url] } } };
+  const first = await startRelay(t, asFront);
+  target = first.port;
+  const identity = generateIdentity('phoenix');
   const client = new AgentChatClient({ server: url, identity, reconnect: { initialMs: 20, maxMs: 100 }, requestTimeoutMs: 3000 });
   t.teardown(() => client.disconnect());
   await client.connect();
@@ -59,7 +63,7 @@ test('after a relay restart at the same address the client re-identifies and re-
   t.true((await dropped)[0].willReconnect);
 
   const rejoined = once(client, 'rejoined') as Promise<[string[]]>;
-  const second = await startRelay(t);
+  const second = await startRelay(t, asFront);
   await forwarder(t, second.port, front.port);
   const [channels] = await rejoined;
   t.deepEqual([...channels].sort(), ['#agents', '#general']);

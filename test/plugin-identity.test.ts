@@ -87,7 +87,7 @@ test('a wrong VERIFY gets ERROR VERIFY_FAILED and a close with 1008', async (t) 
   c.send({ type: 'IDENTIFY', name: 'mallory', pubkey: newKeyPair().publicKey });
   const challenge = await c.next('CHALLENGE');
   // Signed with another key: the claimed key's owner is not the sender.
-  c.send({ type: 'VERIFY', sig: signString(newKeyPair().privateKey, authSigningString(String(challenge.server), String(challenge.nonce))) });
+  c.send({ type: 'VERIFY', sig: signString(newKeyPair().privateKey, authSigningString(String(challenge.server), String(challenge.nonce), c.url)), url: c.url });
   const error = await c.error('VERIFY_FAILED');
   t.is(error.ref, 'VERIFY');
   t.is((await c.closed).code, 1008);
@@ -100,7 +100,7 @@ test('a VERIFY over the wrong string (another nonce) gets VERIFY_FAILED', async 
   const c = await connect(t, relay);
   c.send({ type: 'IDENTIFY', name: 'alice', pubkey: keys.publicKey });
   const challenge = await c.next('CHALLENGE');
-  c.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(challenge.server), 'another-nonce')) });
+  c.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(challenge.server), 'another-nonce', c.url)), url: c.url });
   await c.error('VERIFY_FAILED');
   t.is((await c.closed).code, 1008);
 });
@@ -151,7 +151,7 @@ test('a second IDENTIFY while a CHALLENGE is pending is refused with INVALID_MSG
   c.send({ type: 'IDENTIFY', name: 'alice' });
   await expectRefused(t, c, 'INVALID_MSG', 'IDENTIFY');
   // The pending challenge can still be answered.
-  c.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(challenge.server), String(challenge.nonce))) });
+  c.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(challenge.server), String(challenge.nonce), c.url)), url: c.url });
   t.is((await c.next('WELCOME')).verified, true);
 });
 
@@ -187,8 +187,8 @@ test('a pubkey that is not an Ed25519 key is refused with INVALID_MSG', async (t
   t.is(relay.api.sessions.identifiedCount, 0);
 });
 
-test('a second session with the same key is refused with INVALID_MSG; the first is unaffected', async (t) => {
-  const relay = await startRelay(t);
+test('without proof (allowUnverifiedKeys) a second session with the same key is refused with INVALID_MSG; the first is unaffected', async (t) => {
+  const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
   const keys = newKeyPair();
   const first = await connectAs(t, relay, 'alice', keys);
   await first.join('#general');
@@ -206,8 +206,8 @@ test('a second session with the same key is refused with INVALID_MSG; the first 
   t.is(relay.api.sessions.byAgentId(first.agentId)?.name, 'alice');
 });
 
-test('a second session with the same key sent as raw base64 is refused too', async (t) => {
-  const relay = await startRelay(t);
+test('without proof a second session with the same key sent as raw base64 is refused too', async (t) => {
+  const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
   const keys = newKeyPair();
   const first = await connectAs(t, relay, 'alice', keys);
   const second = await connect(t, relay);
@@ -216,19 +216,21 @@ test('a second session with the same key sent as raw base64 is refused too', asy
   await first.ping();
 });
 
-test('two sessions racing to VERIFY the same key: only one is admitted', async (t) => {
+test('two sessions racing to VERIFY the same key: the later proof displaces the earlier session', async (t) => {
   const relay = await startRelay(t);
   const keys = newKeyPair();
   const [a, b] = [await connect(t, relay), await connect(t, relay)];
   a.send({ type: 'IDENTIFY', name: 'alice', pubkey: keys.publicKey });
   b.send({ type: 'IDENTIFY', name: 'alice', pubkey: keys.publicKey });
   const [ca, cb] = [await a.next('CHALLENGE'), await b.next('CHALLENGE')];
-  a.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(ca.server), String(ca.nonce))) });
+  a.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(ca.server), String(ca.nonce), a.url)), url: a.url });
   await a.next('WELCOME');
-  b.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(cb.server), String(cb.nonce))) });
-  await expectRefused(t, b, 'INVALID_MSG', 'VERIFY');
+  b.send({ type: 'VERIFY', sig: signString(keys.privateKey, authSigningString(String(cb.server), String(cb.nonce), b.url)), url: b.url });
+  await b.next('WELCOME');
+  t.is((await a.next('SESSION_DISPLACED')).type, 'SESSION_DISPLACED');
+  t.is((await a.closed).code, 4001);
   t.is(relay.api.sessions.identifiedCount, 1);
-  await a.ping();
+  await b.ping();
 });
 
 test('a key is usable again once its session closed', async (t) => {

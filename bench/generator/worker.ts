@@ -6,6 +6,7 @@
 import { createPrivateKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import WebSocket from 'ws';
 import { authSigningString, msgSigningString } from '../../protocol/signing.js';
+import { normalizeRelayUrl } from '../../protocol/urls.js';
 import { Histogram } from '../stats.js';
 import type {
   AgentSpec,
@@ -153,8 +154,9 @@ function onFrame(a: Agent, data: WebSocket.RawData): void {
       return;
     case 'CHALLENGE':
       if (a.privateKey && typeof m.server === 'string' && typeof m.nonce === 'string') {
-        const sig = sign(null, Buffer.from(authSigningString(m.server, m.nonce)), a.privateKey).toString('base64');
-        a.ws.send(JSON.stringify({ type: 'VERIFY', sig }));
+        const url = normalizeRelayUrl(a.ws.url);
+        const sig = sign(null, Buffer.from(authSigningString(m.server, m.nonce, url)), a.privateKey).toString('base64');
+        a.ws.send(JSON.stringify({ type: 'VERIFY', sig, url }));
       } else {
         a.fail(new Error('CHALLENGE for an agent without a key'));
       }

@@ -1,13 +1,19 @@
 /**
- * identity: IDENTIFY, ephemeral ids, Ed25519 keys with proof of possession
- * (CHALLENGE/VERIFY), one live session per key, verified MSG signatures, WHOIS.
+ * identity: IDENTIFY, ephemeral ids, Ed25519 keys with a proof of possession bound to
+ * this relay (CHALLENGE/VERIFY with the dialled URL), ids bound to the key that first
+ * proved them (the key registry), the newest verified session of a key displacing the
+ * older one, verified MSG signatures that cannot be replayed, WHOIS.
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { ErrorCode, CloseCode } from '../../protocol/errors.js';
-import { KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
+import { CloseCode, ErrorCode } from '../../protocol/errors.js';
+import { agentIdFromPem, KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
 import { Identify, Verify, Whois } from '../../protocol/schemas.js';
 import { authSigningString, MAX_SIGNED_TS_SKEW_MS, msgSigningString } from '../../protocol/signing.js';
+import { normalizeRelayUrl } from '../../protocol/urls.js';
 import { RelayError, type InboundMsg, type Plugin, type RelayApi, type Session, type SessionSlot } from '../../kernel/types.js';
+import { KeyRegistry } from './registry.js';
+import { acceptedUrls, acceptsUrl, type AcceptedUrl } from './relay-urls.js';
+import { ReplayCache } from './replay.js';
 
 export interface IdentityOptions {
   /** Admit keys without proof of possession (0.3.x clients do not answer CHALLENGE); sessions are `verified: false`. */
@@ -16,6 +22,16 @@ export interface IdentityOptions {
   verifyTimeoutMs?: number;
   /** How long a connection may stay without IDENTIFY before it is closed, since it holds a session slot (default 30 s). */
   identifyTimeoutMs?: number;
+  /** URLs clients reach this relay by (behind a proxy, say), besides what it listens on: proofs must name one of them. */
+  publicUrls?: readonly string[];
+  /** Agent ids the registry remembers (default 100,000; the one seen longest ago goes first). */
+  maxRegisteredKeys?: number;
+  /** A key may displace its own older session at most once per this long (default 5 s). */
+  displaceIntervalMs?: number;
+  /** Signed MSGs remembered to refuse replays (default 500,000; when full, signed MSGs are refused). */
+  maxReplayEntries?: number;
+  /** The id of a key; for tests that need two keys with one id (grinding is not a test). */
+  agentIdOf?: (pem: string, long: boolean) => string;
 }
 
 /** What identity knows of a session that IDENTIFYed with a key. */
@@ -33,7 +49,16 @@ export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
   return relay.sessionSlot<SessionKey>('identity.key');
 }
 
-const DEFAULTS: Required<IdentityOptions> = { allowUnverifiedKeys: false, verifyTimeoutMs: 10_000, identifyTimeoutMs: 30_000 };
+const DEFAULTS = {
+  allowUnverifiedKeys: false,
+  verifyTimeoutMs: 10_000,
+  identifyTimeoutMs: 30_000,
+  publicUrls: [] as readonly string[],
+  maxRegisteredKeys: 100_000,
+  displaceIntervalMs: 5_000,
+  maxReplayEntries: 500_000,
+  agentIdOf: agentIdFromPem,
+};
 
 interface PendingChallenge {
   key: PublicKey;
@@ -43,26 +68,43 @@ interface PendingChallenge {
 }
 
 const EPHEMERAL_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** An ephemeral id must never look like a key's (hex) id, or it could inherit that agent's invitations. */
+const HEX_ONLY = /^@[0-9a-f]{8}$/;
 
-/** '@' + 8 chars of [a-z0-9] from the CSPRNG (rejection sampling keeps it uniform). */
+/** '@' + 8 chars of [a-z0-9] from the CSPRNG (rejection sampling keeps it uniform), never all hex. */
 function randomAgentId(): string {
-  let id = '@';
-  while (id.length < 9) {
-    for (const byte of randomBytes(16)) {
-      if (byte < 252 && id.length < 9) id += EPHEMERAL_ALPHABET[byte % 36];
+  for (;;) {
+    let id = '@';
+    while (id.length < 9) {
+      for (const byte of randomBytes(16)) {
+        if (byte < 252 && id.length < 9) id += EPHEMERAL_ALPHABET[byte % 36];
+      }
     }
+    if (!HEX_ONLY.test(id)) return id;
   }
-  return id;
 }
+
+const VERIFY_HOW = 'sign "AGENTCHAT-AUTH|<server>|<nonce>|<url>" with your key, <url> being the relay URL you dialled, normalized';
 
 export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions> {
   return {
     name: 'identity',
-    setup(relay: RelayApi, options: IdentityOptions) {
-      const { allowUnverifiedKeys, verifyTimeoutMs, identifyTimeoutMs } = { ...DEFAULTS, ...defaults, ...options };
+    setup(relay: RelayApi, setupOptions: IdentityOptions) {
+      const options = { ...DEFAULTS, ...defaults, ...setupOptions };
+      const { allowUnverifiedKeys, verifyTimeoutMs, identifyTimeoutMs, displaceIntervalMs, agentIdOf } = options;
       const pending = relay.sessionSlot<PendingChallenge>('identity.challenge');
       const keys = sessionKeys(relay);
       const server = relay.config.serverName;
+      const registry = new KeyRegistry(options.maxRegisteredKeys);
+      const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, options.maxReplayEntries);
+      /** Last displacement per agent id, for the throttle. */
+      const displacedAt = new Map<string, number>();
+      let ownUrls: AcceptedUrl[] = [];
+      // A bad --public-url is a start-up error, not a VERIFY failure later.
+      for (const url of options.publicUrls) normalizeRelayUrl(url);
+      relay.hook('listen', (address) => {
+        ownUrls = acceptedUrls(address, options.publicUrls);
+      });
 
       /** The key goes in its slot first, so identify hooks (a policy, say) see it; a refusal takes it back. */
       const admitWithKey = (session: Session, key: PublicKey, name: string, verified: boolean) => {
@@ -70,7 +112,11 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         const taken = () => keys.delete(session);
         try {
           const result = relay.admit(session, { agentId: key.agentId, name, welcome: { verified } });
-          return result === undefined ? result : result.catch((err: unknown) => {
+          const registered = () => {
+            if (verified && session.agentId === key.agentId) registry.claim(key.agentId, key.pem, name, Date.now());
+          };
+          if (result === undefined) return registered();
+          return result.then(registered, (err: unknown) => {
             taken();
             throw err;
           });
@@ -87,11 +133,39 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         }
       };
 
+      /** A key may use an id no other key has proved. */
+      const refuseIfOwnedByAnother = (key: PublicKey) => {
+        const owner = registry.owner(key.agentId);
+        if (owner !== undefined && owner.pubkey !== key.pem) {
+          throw new RelayError('KEY_CONFLICT', `agent id ${key.agentId} belongs to another key on this relay; generate a new identity (agentchat identity --generate --force) to get another id`);
+        }
+      };
+
+      /** Without a proof there is no taking over: an unverified key waits for its other session to close. */
       const refuseIfConnected = (agentId: string) => {
         if (relay.sessions.byAgentId(agentId)) {
           throw new RelayError(ErrorCode.INVALID_MSG, `identity ${agentId} is already connected in another session; close that one first`);
         }
       };
+
+      /** The newest proof wins: the older session of this key is told and closed, at most once per displaceIntervalMs. */
+      const displaceOlder = (agentId: string) => {
+        const older = relay.sessions.byAgentId(agentId);
+        if (older === undefined) return;
+        const now = Date.now();
+        const last = displacedAt.get(agentId);
+        if (last !== undefined && now - last < displaceIntervalMs) {
+          const wait = displaceIntervalMs - (now - last);
+          throw new RelayError(ErrorCode.RATE_LIMITED, `${agentId} took over its own session ${Math.round((now - last) / 1000)} s ago; two copies of this agent are fighting over it: stop one, or retry after ${wait} ms`, { retry_after_ms: wait });
+        }
+        displacedAt.set(agentId, now);
+        relay.send(older, { type: 'SESSION_DISPLACED', reason: 'a newer session proved the same key; this one is closed (do not reconnect automatically)' });
+        relay.disconnect(older, CloseCode.DISPLACED, 'displaced by a newer session');
+      };
+      relay.every(Math.max(1_000, displaceIntervalMs), () => {
+        const cutoff = Date.now() - displaceIntervalMs;
+        for (const [id, at] of displacedAt) if (at < cutoff) displacedAt.delete(id);
+      });
 
       relay.handle('IDENTIFY', {
         schema: Identify,
@@ -110,19 +184,28 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           } catch (err) {
             throw new RelayError(ErrorCode.INVALID_MSG, err instanceof KeyFormatError ? err.message : 'pubkey is not a usable Ed25519 key');
           }
-          refuseIfConnected(key.agentId);
-          if (allowUnverifiedKeys) return admitWithKey(session, key, msg.name, false);
+          key = { ...key, agentId: agentIdOf(key.pem, msg.long_id === true) };
+          refuseIfOwnedByAnother(key);
+          if (allowUnverifiedKeys) {
+            refuseIfConnected(key.agentId);
+            return admitWithKey(session, key, msg.name, false);
+          }
           const nonce = randomBytes(32).toString('base64');
           const cancelTimeout = relay.after(verifyTimeoutMs, () => {
             if (pending.get(session) === undefined) return;
             pending.delete(session);
-            relay.error(session, ErrorCode.VERIFY_FAILED, `no VERIFY within ${verifyTimeoutMs / 1000} s of CHALLENGE; sign "AGENTCHAT-AUTH|<server>|<nonce>" with your key`);
+            relay.error(session, ErrorCode.VERIFY_FAILED, `no VERIFY within ${verifyTimeoutMs / 1000} s of CHALLENGE; ${VERIFY_HOW}`);
             relay.disconnect(session, CloseCode.POLICY, 'verify timeout');
           });
           pending.set(session, { key, name: msg.name, nonce, cancelTimeout });
           relay.send(session, { type: 'CHALLENGE', nonce, server });
         },
       });
+
+      const verifyFailed = (session: Session, message: string) => {
+        relay.error(session, ErrorCode.VERIFY_FAILED, message, { ref: 'VERIFY' });
+        relay.disconnect(session, CloseCode.POLICY, 'verify failed');
+      };
 
       relay.handle('VERIFY', {
         schema: Verify,
@@ -132,11 +215,24 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           if (!challenge) throw new RelayError(ErrorCode.INVALID_MSG, 'no CHALLENGE is pending: send IDENTIFY with a pubkey first');
           pending.delete(session);
           challenge.cancelTimeout();
-          if (!verifySignature(challenge.key.key, authSigningString(server, challenge.nonce), msg.sig)) {
-            relay.error(session, ErrorCode.VERIFY_FAILED, 'VERIFY signature does not match the pubkey you sent; sign "AGENTCHAT-AUTH|<server>|<nonce>" with its private key', { ref: 'VERIFY' });
-            relay.disconnect(session, CloseCode.POLICY, 'verify failed');
-            return;
+          if (msg.url === undefined) {
+            return verifyFailed(session, `VERIFY must carry the url you dialled, and the proof must cover it: ${VERIFY_HOW} (an older client signed without it; upgrade it)`);
           }
+          let url: string;
+          try {
+            url = normalizeRelayUrl(msg.url);
+          } catch (err) {
+            return verifyFailed(session, `VERIFY url: ${(err as Error).message}`);
+          }
+          if (url !== msg.url) return verifyFailed(session, `VERIFY url must be normalized as ${url} (lower-case scheme and host, explicit port, no trailing /)`);
+          if (!acceptsUrl(ownUrls, url)) {
+            return verifyFailed(session, `this proof is for ${url}, which is not this relay: a proof made for one relay is refused on another. If clients reach this relay at that URL through a proxy, its operator adds --public-url ${url}`);
+          }
+          if (!verifySignature(challenge.key.key, authSigningString(server, challenge.nonce, url), msg.sig)) {
+            return verifyFailed(session, `VERIFY signature does not match the pubkey you sent; ${VERIFY_HOW}, with its private key`);
+          }
+          refuseIfOwnedByAnother(challenge.key);
+          displaceOlder(challenge.key.agentId);
           return admitWithKey(session, challenge.key, challenge.name, true);
         },
       });
@@ -151,7 +247,7 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         },
       });
 
-      // Signed MSGs are verified before routing: a signature that fails is never relayed.
+      // Signed MSGs are verified before routing: a signature that fails, or was already accepted, is never relayed.
       relay.hook('message', (session: Session, msg: InboundMsg) => {
         if (msg.sig === undefined) return;
         const key = keys.get(session)?.key;
@@ -159,13 +255,17 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'this session has no key, so its signature cannot be verified: IDENTIFY with a pubkey to sign messages');
         }
         if (msg.ts === undefined) return new RelayError(ErrorCode.INVALID_SIGNATURE, 'a signed MSG must carry the ts it signed');
-        const skew = msg.ts - Date.now();
+        const now = Date.now();
+        const skew = msg.ts - now;
         if (Math.abs(skew) > MAX_SIGNED_TS_SKEW_MS) {
           return new RelayError(ErrorCode.INVALID_SIGNATURE, `signed ts is ${Math.round(skew / 1000)} s from server time (limit ±300 s); check your clock`);
         }
         if (!verifySignature(key, msgSigningString(msg.to, msg.content, msg.ts), msg.sig)) {
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'signature does not verify against your key over JSON.stringify({to, content, ts})');
         }
+        const seen = replays.check(`${session.agentId}|${msg.sig}`, msg.ts, now);
+        if (seen === 'replay') return new RelayError('REPLAYED', 'this signed message was already relayed; sign a new one (with a new ts) to send it again');
+        if (seen === 'full') return new RelayError(ErrorCode.UNAVAILABLE, 'the relay is remembering as many signed messages as it can; try again in a minute');
       });
 
       // A connection that never identifies would hold a session slot forever (pings keep it

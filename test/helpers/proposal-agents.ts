@@ -163,7 +163,8 @@ export async function connectAgent(t: ExecutionContext, relay: Relay, options: C
   agent.send({ type: 'IDENTIFY', name: options.name ?? 'agent', ...(identity ? { pubkey: identity.pubkey } : {}) });
   if (identity !== null && !unverifiedRelays.has(relay)) {
     const challenge = await agent.next('CHALLENGE');
-    agent.send({ type: 'VERIFY', sig: agent.sign(authSigningString(String(challenge.server), String(challenge.nonce))) });
+    const url = `ws://127.0.0.1:${relay.port}`;
+    agent.send({ type: 'VERIFY', sig: agent.sign(authSigningString(String(challenge.server), String(challenge.nonce), url)), url });
   }
   const welcome = await agent.next('WELCOME');
   agent.agentId = String(welcome.agent_id);

@@ -19,6 +19,7 @@ import type { Relay } from '../../kernel/index.js';
 import { createRelay, type RelayOptions } from '../../relay.js';
 import { generateKeyPair, signString, type KeyPairPem } from '../../protocol/keys.js';
 import { authSigningString, msgSigningString } from '../../protocol/signing.js';
+import { normalizeRelayUrl } from '../../protocol/urls.js';
 
 /** A frame as the relay sent it: always an object with a type (and, per protocol, a ts). */
 export interface Frame {
@@ -143,11 +144,14 @@ export class RelayClient {
   private readonly unread: Frame[] = [];
   private readonly waiters = new Set<Waiter>();
   private closeInfo: Closed | null = null;
+  /** The URL dialled, normalized: what a proof of key possession names. */
+  readonly url: string;
 
   constructor(
     readonly ws: WebSocket,
     readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {
+    this.url = normalizeRelayUrl(ws.url);
     this.opened = new Promise((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -247,8 +251,8 @@ export class RelayClient {
     this.send(frame);
     let answer = await this.next(['WELCOME', 'CHALLENGE', 'ERROR']);
     if (answer.type === 'CHALLENGE' && keypair) {
-      const sig = signString(keypair.privateKey, authSigningString(String(answer.server), String(answer.nonce)));
-      this.send({ type: 'VERIFY', sig });
+      const sig = signString(keypair.privateKey, authSigningString(String(answer.server), String(answer.nonce), this.url));
+      this.send({ type: 'VERIFY', sig, url: this.url });
       answer = await this.next(['WELCOME', 'ERROR']);
     }
     if (answer.type !== 'WELCOME') throw new Error(`IDENTIFY ${name} refused: ${answer.code} ${answer.message}`);
