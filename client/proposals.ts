@@ -4,7 +4,7 @@
  * carries the new id). AgentChatClient's proposal methods call these.
  */
 import {
-  asAgentId, proposalSigningString, PROPOSAL_STEP_RULES, signString,
+  asAgentId, proposalCanonicalString, PROPOSAL_SIG_FORMAT_JSON, PROPOSAL_STEP_RULES, signString,
   type ProposalFrame, type ProposalRole, type ProposalsFrame, type ProposalStatusName, type ProposalStepFrame, type ProposalStepType,
 } from '../protocol/index.js';
 import { AgentChatError } from './errors.js';
@@ -55,10 +55,11 @@ export async function propose(client: ProposalRequester, to: string, input: Prop
   const identity = signer(client, 'a PROPOSAL');
   const target = asAgentId(to);
   const { task, amount, currency, payment_code, terms, expires } = input;
-  const sig = signString(identity.privateKey, proposalSigningString({ to: target, task, amount, currency, payment_code, expires }));
+  // The canonical form covers every field, terms included, and cannot be read two ways.
+  const sig = signString(identity.privateKey, proposalCanonicalString({ to: target, task, amount, currency, payment_code, terms, expires }));
   const me = client.agentId;
   return client.request<ProposalFrame>(
-    { type: 'PROPOSAL', to: target, task, amount, currency, payment_code, terms, expires, sig },
+    { type: 'PROPOSAL', to: target, task, amount, currency, payment_code, terms, expires, sig, sig_format: PROPOSAL_SIG_FORMAT_JSON },
     { answer: 'PROPOSAL', match: (f) => f.from === me && f.to === target && f.sig === sig, label: `PROPOSAL echo to ${target}` },
   );
 }

@@ -85,6 +85,8 @@ export interface ProposalRecord {
   created_at: number;
   updated_at?: number;
   sig: string;
+  /** 'json' when `sig` covers proposalCanonicalString (extension); absent: the 0.3.x '|' string. */
+  sig_format?: 'json';
   /** The signed steps so far, oldest first (extension; in PROPOSALS lists). */
   steps?: ProposalStep[];
 }

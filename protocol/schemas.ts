@@ -98,6 +98,8 @@ export const Amount = define<number | string>('amount', (v) =>
   'must be a non-negative number');
 
 export const Proposal = type({
+  /** Extension: 'json' when `sig` covers proposalCanonicalString (every field, unambiguous); absent for the 0.3.x '|' form. */
+  sig_format: optional(enums(['json'])),
   type: literal('PROPOSAL'),
   to: AgentId,
   task: text(PROPOSAL_LIMITS.task, 1),

@@ -139,6 +139,7 @@ test('LIST_PROPOSALS sends the newest maxListed proposals and marks the answer t
 const record = (id: string, from: string, at: number, expires: number | null = null): StoredProposal => ({
   id, from, to: '@bbbbbbbb', task: 't', amount: null, currency: null, payment_code: null, terms: null,
   expires, expires_in: expires === null ? null : 1, status: 'pending', created_at: at, updated_at: at, sig: 's', steps: [],
+  parties: { from: 'key-a', to: 'key-b' },
 });
 
 test('the sweep reclaims finished and expired proposals after retention, and keeps open ones', (t) => {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import nacl from 'tweetnacl';
-import { acceptSigningString, agentIdFromPem, proposalSigningString, verifySignature, type ProposalSigningFields } from '../protocol/index.js';
+import { acceptSigningString, agentIdFromPem, proposalCanonicalString, proposalSigningString, verifySignature, type ProposalSigningFields } from '../protocol/index.js';
 import { connectAgent, startRelay } from './helpers/proposal-agents.js';
 
 /** A key pair as the 0.3.x client makes and uses it: node:crypto, PEM keys, base64 signatures. */
@@ -67,13 +67,52 @@ test('tweetnacl and node:crypto agree: same seed, same public key, same signatur
   t.like(await bob.step('DISPUTE', String(id)), { status: 'disputed', by: alice.agentId });
 });
 
-test('an amount of 0 and a numeric-string amount sign exactly as 0.3.x builds them', async (t) => {
+test('an amount of 0 and a numeric-string amount sign exactly as 0.3.x builds them; 0 is kept as no amount, as it was signed', async (t) => {
   const relay = await startRelay(t);
   const keys = legacyKeys();
   const alice = await connectAgent(t, relay, { identity: keys });
   const bob = await connectAgent(t, relay);
   alice.send({ type: 'PROPOSAL', to: bob.agentId, task: 'free', amount: 0, sig: keys.sign(`${bob.agentId}|free||||`) });
-  t.like(await bob.next('PROPOSAL'), { task: 'free', amount: 0 });
+  // In the '|' string 0 and no amount are the same bytes: the record says what the signature covers.
+  t.like(await bob.next('PROPOSAL'), { task: 'free', amount: null });
   alice.send({ type: 'PROPOSAL', to: bob.agentId, task: 'paid', amount: '7.25', sig: keys.sign(`${bob.agentId}|paid|7.25|||`) });
   t.like(await bob.next('PROPOSAL'), { task: 'paid', amount: '7.25' });
+});
+
+test('the ambiguous 0.3.x pair no longer verifies as both: a field holding "|" is refused in that form', async (t) => {
+  const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
+  const keys = legacyKeys();
+  const alice = await connectAgent(t, relay, { identity: keys });
+  const bob = await connectAgent(t, relay);
+  // One '|' string, two readings: {task:"audit|500", currency:"USD"} and {task:"audit", amount:500, currency:"|USD"}.
+  const sig = keys.sign(`${bob.agentId}|audit|500||USD||`);
+  for (const [reading, field] of [[{ task: 'audit|500', currency: 'USD' }, 'task'], [{ task: 'audit', amount: 500, currency: '|USD' }, 'currency']] as const) {
+    alice.send({ type: 'PROPOSAL', to: bob.agentId, ...reading, sig });
+    const refused = await alice.next('ERROR');
+    t.is(refused.code, 'INVALID_PROPOSAL');
+    t.regex(String(refused.message), new RegExp(`"${field}" holds '\\|'.*sig_format "json"`));
+  }
+  // Without '|' in a field, the 0.3.x form still works.
+  alice.send({ type: 'PROPOSAL', to: bob.agentId, task: 'audit', amount: 500, currency: 'USD', sig: keys.sign(`${bob.agentId}|audit|500|USD||`) });
+  t.like(await bob.next('PROPOSAL'), { task: 'audit', amount: 500, currency: 'USD' });
+});
+
+test('the canonical form (sig_format "json") signs every field, terms included, and cannot be moved to another proposal', async (t) => {
+  const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
+  const keys = legacyKeys();
+  const alice = await connectAgent(t, relay, { identity: keys });
+  const bob = await connectAgent(t, relay);
+  const fields = { to: bob.agentId, task: 'audit|500', amount: 0, currency: 'USD', payment_code: null, terms: 'net 30', expires: null };
+  const sig = keys.sign(proposalCanonicalString(fields));
+  alice.send({ type: 'PROPOSAL', ...fields, sig, sig_format: 'json' });
+  const proposal = await bob.next('PROPOSAL');
+  t.like(proposal, { task: 'audit|500', amount: 0, terms: 'net 30', sig_format: 'json' });
+  // Any field changed under the same signature is refused, terms included.
+  for (const changed of [{ terms: 'net 90' }, { amount: 5 }, { task: 'audit' }, { currency: '|USD' }]) {
+    alice.send({ type: 'PROPOSAL', ...fields, ...changed, sig, sig_format: 'json' });
+    t.is((await alice.next('ERROR')).code, 'INVALID_SIGNATURE', JSON.stringify(changed));
+  }
+  // The same fields signed the 0.3.x way do not pass as canonical, nor the other way round.
+  alice.send({ type: 'PROPOSAL', ...fields, sig });
+  t.not((await alice.next('ERROR')).code, undefined);
 });

@@ -6,7 +6,7 @@ import type { Sade } from 'sade';
 import { DEFAULT_CONFIG, type AnyPlugin, type Plugin, type RelayConfig } from '../../kernel/index.js';
 import { corePlugins, policy, type CorePluginOptions, type PolicyOptions } from '../../plugins/index.js';
 import { DEFAULT_POLICY_POINTS, POLICY_POINTS, type PolicyPoint } from '../../plugins/policy/index.js';
-import { DEFAULT_PORT } from '../../protocol/index.js';
+import { DEFAULT_PORT, normalizeRelayUrl } from '../../protocol/index.js';
 import { createRelay, type RelayOptions } from '../../relay.js';
 import { EXIT, UsageError } from '../errors.js';
 import { booleanFlags, stringFlags } from '../flags.js';
@@ -34,6 +34,7 @@ export interface ServeFlags {
   'policy-points'?: unknown;
   'policy-timeout'?: unknown;
   'hook-timeout'?: unknown;
+  'public-url'?: unknown;
 }
 
 /**
@@ -46,7 +47,7 @@ export function serveArgv(argv: string[]): string[] {
 
 export function registerServe(prog: Sade): void {
   booleanFlags('log-messages', 'allow-unverified-keys');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
@@ -59,6 +60,7 @@ export function registerServe(prog: Sade): void {
     .option('--rate-per-sec', `MSG refill per second (env RATE_PER_SEC, default ${DEFAULT_CONFIG.rateMsg.perSec})`)
     .option('--max-payload', `Largest frame in bytes (default ${DEFAULT_CONFIG.maxPayloadBytes})`)
     .option('--allow-unverified-keys', 'Skip proof of key possession (for 0.3.x clients)')
+    .option('--public-url', 'A URL clients reach this relay by (behind a proxy or a domain), which their proofs may name (env PUBLIC_URL; repeatable)')
     .option('--cert', 'TLS certificate file (env TLS_CERT); with --key serves wss://')
     .option('--key', 'TLS private key file (env TLS_KEY)')
     .option('--plugin', 'ESM module whose default export is a Plugin (or a function returning one), run after the core plugins (repeatable)')
@@ -109,7 +111,18 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   if (flags['log-messages'] === true || truthy(env.LOG_MESSAGES)) pluginOptions.logging = { logMessages: true };
   const bufferSize = pick(flags['buffer-size'], env.MESSAGE_BUFFER_SIZE);
   if (bufferSize !== undefined) pluginOptions.history = { size: integer(bufferSize, '--buffer-size', 0) };
-  if (flags['allow-unverified-keys'] === true) pluginOptions.identity = { allowUnverifiedKeys: true };
+  const identity: NonNullable<CorePluginOptions['identity']> = {};
+  if (flags['allow-unverified-keys'] === true) identity.allowUnverifiedKeys = true;
+  const publicUrls = list(pick(flags['public-url'], env.PUBLIC_URL)).map(String);
+  for (const url of publicUrls) {
+    try {
+      normalizeRelayUrl(url);
+    } catch (err) {
+      throw new UsageError(`--public-url ${(err as Error).message}`);
+    }
+  }
+  if (publicUrls.length > 0) identity.publicUrls = publicUrls;
+  if (Object.keys(identity).length > 0) pluginOptions.identity = identity;
   for (const [plugin, options] of Object.entries(parsePluginOptions(flags['plugin-options']))) {
     pluginOptions[plugin] = { ...(pluginOptions[plugin] as object | undefined), ...options };
   }

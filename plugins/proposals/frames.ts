@@ -8,7 +8,7 @@ export function proposalFrame(p: StoredProposal): ProposalFrame {
   return {
     type: 'PROPOSAL', id: p.id, from: p.from, to: p.to, task: p.task, amount: p.amount, currency: p.currency,
     payment_code: p.payment_code, terms: p.terms, expires: p.expires, expires_in: p.expires_in, status: p.status, created_at: p.created_at,
-    sig: p.sig, ts: Date.now(),
+    sig: p.sig, ...(p.sig_format === undefined ? {} : { sig_format: p.sig_format }), ts: Date.now(),
   };
 }
 

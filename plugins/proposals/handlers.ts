@@ -2,7 +2,7 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import type { ProposalsFrame } from '../../protocol/messages.js';
 import type { ListProposalsMessage, ProposalMessage } from '../../protocol/schemas.js';
-import { proposalSigningString } from '../../protocol/signing.js';
+import { proposalCanonicalString, proposalSigningString } from '../../protocol/signing.js';
 import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
 import { deliver, proposalFrame, stepFrame } from './frames.js';
 import type { Signer } from './signer.js';
@@ -43,7 +43,12 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
     if (target === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
     // An ephemeral agent could never sign an answer, and its id never comes back.
     if (!signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
-    signer.verify(session, proposalSigningString(msg), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
+    const fields = signedFields(msg);
+    if (msg.sig_format === 'json') {
+      signer.verify(session, proposalCanonicalString(fields), msg.sig, 'JSON.stringify(["AGENTCHAT-PROPOSAL", to, task, amount, currency, payment_code, terms, expires])');
+    } else {
+      signer.verify(session, proposalSigningString(fields), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
+    }
     const createdAt = now();
     const noRoom = store.roomFor(from, createdAt);
     if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish');
@@ -53,9 +58,9 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       from,
       to: msg.to,
       task: msg.task,
-      amount: msg.amount ?? null,
-      currency: msg.currency ?? null,
-      payment_code: msg.payment_code ?? null,
+      amount: fields.amount ?? null,
+      currency: fields.currency ?? null,
+      payment_code: fields.payment_code ?? null,
       terms: msg.terms ?? null,
       expires: msg.expires == null ? null : createdAt + Math.round(msg.expires * 1000),
       expires_in: msg.expires ?? null,
@@ -63,11 +68,30 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       created_at: createdAt,
       updated_at: createdAt,
       sig: msg.sig,
+      ...(msg.sig_format === undefined ? {} : { sig_format: msg.sig_format }),
       steps: [],
+      parties: { from: signer.pubkey(session), to: signer.pubkey(target) },
     };
     store.add(record);
     deliver(relay, record, proposalFrame(record));
   };
+}
+
+/**
+ * The fields a PROPOSAL's signature covers. In the 0.3.x '|' form a field holding '|'
+ * could shift the others, and amount 0 signs like no amount: the first is refused and
+ * the second stored as no amount, so one signature never stands for two proposals.
+ */
+function signedFields(msg: ProposalMessage) {
+  const fields = { to: msg.to, task: msg.task, amount: msg.amount, currency: msg.currency, payment_code: msg.payment_code, terms: msg.terms, expires: msg.expires };
+  if (msg.sig_format === 'json') return fields;
+  for (const name of ['task', 'currency', 'payment_code'] as const) {
+    if (fields[name]?.includes('|')) {
+      throw new RelayError(ErrorCode.INVALID_PROPOSAL, `"${name}" holds '|', which the 0.3.x signing string cannot tell from a field separator; sign with sig_format "json" (this project's clients do)`);
+    }
+  }
+  if (fields.amount !== undefined && fields.amount !== null && Number(fields.amount) === 0) fields.amount = null;
+  return fields;
 }
 
 export function stepHandler(type: StepType, { relay, store, signer, now }: HandlerContext) {
@@ -79,6 +103,11 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
     const record = store.get(msg.proposal_id, at);
     if (record === undefined) throw notFound(msg.proposal_id);
     checkActor(type, record, actor);
+    // By key, not only by id: a key whose id collides with a party's can never act for it.
+    const party = actor === record.to ? record.parties.to : record.parties.from;
+    if (signer.pubkey(session) !== party) {
+      throw new RelayError(ErrorCode.INVALID_PROPOSAL, `${actor} took part in proposal ${record.id} with another key than yours`, { reason: 'NOT_PROPOSAL_PARTY' });
+    }
     const value = msg[rule.field] ?? null;
     // The id is in the signed string, so a signature for one proposal is useless on another.
     signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
@@ -92,7 +121,8 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
 export function listHandler({ relay, store, now, maxListed }: HandlerContext) {
   return (session: Session, msg: ListProposalsMessage): void => {
     const all = store.list(session.agentId!, now(), { status: msg.status, role: msg.role });
-    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list: all.slice(0, maxListed) };
+    // The parties' keys stay on the relay: WHOIS gives them, and they would double each record's size.
+    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list: all.slice(0, maxListed).map(({ parties: _keys, ...listed }) => listed) };
     // Extension: the newest `maxListed` were sent; filter by status or role to see others.
     if (all.length > maxListed) frame.truncated = true;
     relay.send(session, frame);

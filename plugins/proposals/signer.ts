@@ -15,6 +15,8 @@ export interface Signer {
   requireKey(session: Session): KeyObject;
   /** Whether the session has a key at all (an ephemeral agent can never sign). */
   hasKey(session: Session): boolean;
+  /** The session's key as SPKI PEM; SIGNATURE_REQUIRED without one. */
+  pubkey(session: Session): string;
   /** INVALID_SIGNATURE unless `sig` is the session's signature over `signed`. */
   verify(session: Session, signed: string, sig: string, what: string): void;
 }
@@ -31,6 +33,10 @@ export function createSigner(keys: SessionSlot<SessionKey>): Signer {
   return {
     requireKey,
     hasKey: (session) => keys.get(session) !== undefined,
+    pubkey: (session) => {
+      requireKey(session);
+      return keys.get(session)!.pubkey;
+    },
     verify(session, signed, sig, what) {
       if (!verifySignature(requireKey(session), signed, sig)) {
         throw new RelayError(ErrorCode.INVALID_SIGNATURE, `signature does not verify against your key over ${what}`);

@@ -8,7 +8,12 @@ import type { ProposalRecord, ProposalStep } from '../../protocol/messages.js';
 import { OPEN_PROPOSAL_STATUSES, type ProposalRole, type ProposalStatusName } from '../../protocol/proposals.js';
 
 /** A record as the store keeps it: `updated_at` is always set (created_at until the first step); at most two steps. */
-export type StoredProposal = ProposalRecord & { updated_at: number; steps: ProposalStep[] };
+export type StoredProposal = ProposalRecord & {
+  updated_at: number;
+  steps: ProposalStep[];
+  /** The parties' keys (SPKI PEM) when the proposal was made: steps are authorized by key, not only by id. */
+  parties: { from: string; to: string };
+};
 
 export interface StoreLimits {
   /** Open (pending or accepted) proposals one agent may have as proposer. */
