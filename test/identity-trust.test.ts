@@ -228,3 +228,30 @@ test('serve --public-url (repeatable) adds the URLs a proof may name; a bad one 
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--public-url not a ws:\/\/ or wss:\/\/ URL/);
 });
+
+test('an invitation is bound to the invitee\'s key: a colliding key that got the id cannot use it', async (t) => {
+  const ids = collidingIds();
+  const relay = await startRelay(t, { pluginOptions: { identity: { agentIdOf: ids.agentIdOf, maxRegisteredKeys: 1 } } });
+  const [ownerKeys, bobKeys, grinderKeys] = [newKeyPair(), newKeyPair(), newKeyPair()];
+  ids.assign(bobKeys.publicKey, '@b0b00000');
+  ids.assign(grinderKeys.publicKey, '@b0b00000');
+  const owner = await connectAs(t, relay, 'owner', ownerKeys);
+  owner.send({ type: 'CREATE_CHANNEL', channel: '#vault', invite_only: true });
+  await owner.next('JOINED');
+  const bob = await connectAs(t, relay, 'bob', bobKeys);
+  owner.send({ type: 'INVITE', channel: '#vault', agent: bob.agentId });
+  await owner.next('INVITED');
+  bob.terminate();
+  await bob.closed;
+  await connectAs(t, relay, 'someone', newKeyPair()); // the registry (of one) forgets bob
+  const mallory = await connectAs(t, relay, 'mallory', grinderKeys);
+  t.is(mallory.agentId, '@b0b00000');
+  mallory.send({ type: 'JOIN', channel: '#vault' });
+  const refused = await expectRefused(t, mallory, 'NOT_INVITED', 'JOIN');
+  t.regex(String(refused.message), /belongs to another key/);
+  mallory.terminate();
+  await mallory.closed;
+  await connectAs(t, relay, 'someone-else', newKeyPair()); // and forgets mallory
+  const back = await connectAs(t, relay, 'bob', bobKeys);
+  t.is((await back.join('#vault')).channel, '#vault', 'the invitee\'s own key still gets in');
+});

@@ -6,6 +6,7 @@ import { ErrorCode } from '../../protocol/errors.js';
 import { DEFAULT_CHANNELS } from '../../protocol/names.js';
 import { CreateChannel, Invite } from '../../protocol/schemas.js';
 import { RelayError, type Plugin, type RelayApi } from '../../kernel/types.js';
+import { sessionKeys } from '../identity/index.js';
 
 export interface ChannelsOptions {
   /** Invitations one invite-only channel keeps (default 10,000). */
@@ -28,6 +29,18 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
       const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent } = options;
       /** Invited agent ids per invite-only channel; an id need not be online. */
       const invites = new Map<string, Set<string>>();
+      /**
+       * The key each invitation is bound to, per channel: the invitee's if it was connected,
+       * else the first key that joins with the id. From then on only that key may use it,
+       * so a key whose id collides cannot take over an invitation (ephemeral agents have no key).
+       */
+      const inviteKeys = new Map<string, Map<string, string>>();
+      const keys = sessionKeys(relay);
+      const bindInvite = (channel: string, agentId: string, pubkey: string) => {
+        let bound = inviteKeys.get(channel);
+        if (!bound) inviteKeys.set(channel, (bound = new Map()));
+        if (!bound.has(agentId)) bound.set(agentId, pubkey);
+      };
       /** User-created channels that still exist, per creator: bounds what one agent can leave behind. */
       const created = new Map<string, Set<string>>();
 
@@ -74,6 +87,8 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
             list.add(msg.agent);
           }
           const invitee = relay.sessions.byAgentId(msg.agent);
+          const inviteeKey = invitee && keys.get(invitee);
+          if (inviteeKey) bindInvite(channel.name, msg.agent, inviteeKey.pubkey);
           // 0.3.x clients learn of an invitation from this MSG.
           if (invitee) relay.send(invitee, { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` });
           // Extension: the inviter gets an answer, so a client can await it.
@@ -83,13 +98,21 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
 
       relay.hook('join', (session, channel) => {
         if (!channel.inviteOnly) return;
-        if (!invites.get(channel.name)?.has(session.agentId!)) {
-          return new RelayError(ErrorCode.NOT_INVITED, `${channel.name} is invite-only; ask a member to INVITE ${session.agentId}`);
+        const agentId = session.agentId!;
+        if (!invites.get(channel.name)?.has(agentId)) {
+          return new RelayError(ErrorCode.NOT_INVITED, `${channel.name} is invite-only; ask a member to INVITE ${agentId}`);
         }
+        const key = keys.get(session)?.pubkey;
+        const bound = inviteKeys.get(channel.name)?.get(agentId);
+        if (bound !== undefined && bound !== key) {
+          return new RelayError(ErrorCode.NOT_INVITED, `the invitation of ${agentId} to ${channel.name} belongs to another key than yours`);
+        }
+        if (key !== undefined) bindInvite(channel.name, agentId, key);
       });
 
       relay.hook('channelDeleted', (channel) => {
         invites.delete(channel.name);
+        inviteKeys.delete(channel.name);
         if (channel.createdBy) {
           const mine = created.get(channel.createdBy);
           mine?.delete(channel.name);
