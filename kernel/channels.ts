@@ -2,13 +2,15 @@
 import { ErrorCode } from '../protocol/errors.js';
 import { isChannel } from '../protocol/names.js';
 import type { SessionState } from './session.js';
-import { RelayError, type Channel, type ChannelTable, type Session } from './types.js';
+import { RelayError, type Channel, type ChannelCreateOptions, type ChannelTable, type Session } from './types.js';
 
 export class ChannelState implements Channel {
   readonly members = new Map<string, SessionState>();
   emptySince: number | null;
   /** Messages published since the members' buffers were last checked (slow consumers). */
   sinceCheck = 0;
+  /** The msg_id of the last MSG routed to this channel (ids are monotonic per channel). */
+  lastMsgId = 0;
   constructor(
     readonly name: string,
     readonly inviteOnly: boolean,
@@ -42,7 +44,7 @@ export class Channels implements ChannelTable {
     return this.map.values();
   }
 
-  create(name: string, options: { inviteOnly?: boolean; createdBy?: Session | null; builtin?: boolean } = {}): ChannelState {
+  create(name: string, options: ChannelCreateOptions = {}): ChannelState {
     if (!isChannel(name)) {
       throw new RelayError(ErrorCode.INVALID_NAME, `invalid channel name ${JSON.stringify(name)}: use '#' followed by 1-31 of A-Z a-z 0-9 _ -`);
     }
@@ -51,10 +53,16 @@ export class Channels implements ChannelTable {
       throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `this relay has reached its limit of ${this.maxChannels} channels; use an existing channel`);
     }
     const by = options.createdBy ?? null;
-    const channel = new ChannelState(name, options.inviteOnly === true, options.builtin === true, by?.agentId ?? null, Date.now());
+    const channel = new ChannelState(name, options.inviteOnly === true, options.builtin === true, by?.agentId ?? options.restore?.createdBy ?? null, options.restore?.createdAt ?? Date.now());
+    if (options.restore) channel.emptySince = Date.now();
     this.map.set(name, channel);
     this.events.created(channel, by);
     return channel;
+  }
+
+  resumeMessageIds(name: string, lastMsgId: number): void {
+    const channel = this.map.get(name);
+    if (channel !== undefined && lastMsgId > channel.lastMsgId) channel.lastMsgId = lastMsgId;
   }
 
   delete(name: string): boolean {

@@ -5,6 +5,7 @@
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { CloseCode, ErrorCode } from '../protocol/errors.js';
+import type { Store } from '../store/types.js';
 import { Channels } from './channels.js';
 import type { RelayConfig } from './config.js';
 import { Dispatcher } from './dispatch.js';
@@ -41,6 +42,7 @@ export class Kernel {
   constructor(
     readonly config: RelayConfig,
     readonly logger: Logger,
+    readonly store: Store,
   ) {
     const pluginFailed = (plugin: string, where: string, err: unknown) => this.pluginFailed(plugin, where, err);
     this.hooks = new HookRegistry({

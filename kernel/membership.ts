@@ -12,7 +12,9 @@ import type { RelayConfig } from './config.js';
 import type { Decision, HookRegistry } from './hooks.js';
 import type { Outbox, OutFrame } from './outbox.js';
 import type { Sessions, SessionState } from './session.js';
-import { RelayError, type Identity, type InboundMsg } from './types.js';
+import { RelayError, type Identity, type InboundMsg, type JoinOptions } from './types.js';
+
+const NO_OPTIONS: JoinOptions = Object.freeze({});
 
 export interface MembershipStats {
   messagesRouted: number;
@@ -31,6 +33,7 @@ function after(decision: Decision, then: () => void): void | Promise<void> {
 export class Membership {
   /** Set when shutting down: sessions close without telling the others. */
   closing = false;
+  private lastDmId = 0;
 
   constructor(
     private readonly config: RelayConfig,
@@ -74,12 +77,12 @@ export class Membership {
 
   // ---- membership -----------------------------------------------------------
 
-  join(session: SessionState, name: string): void | Promise<void> {
+  join(session: SessionState, name: string, options: JoinOptions = NO_OPTIONS): void | Promise<void> {
     // A plugin may call this for a session that closed meanwhile (after a timer, say).
     const channel = this.joinable(session, name);
     if (channel === null) return;
     return after(this.hooks.refuse('join', session, channel), () => {
-      if (this.joinable(session, name) === channel) this.completeJoin(session, channel);
+      if (this.joinable(session, name) === channel) this.completeJoin(session, channel, options);
     });
   }
 
@@ -98,7 +101,7 @@ export class Membership {
     return channel;
   }
 
-  private completeJoin(session: SessionState, channel: ChannelState): void {
+  private completeJoin(session: SessionState, channel: ChannelState, options: JoinOptions): void {
     const name = channel.name;
     const agentId = session.agentId!;
     // Told before subscribing, so the joiner is not among the receivers.
@@ -109,7 +112,7 @@ export class Membership {
     this.outbox.slowConsumers.membershipChanged(session);
     session.ws.subscribe(name);
     this.outbox.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
-    this.hooks.notify('joined', session, channel);
+    this.hooks.notify('joined', session, channel, options);
   }
 
   leave(session: SessionState, name: string): void {
@@ -178,15 +181,27 @@ export class Membership {
     return target;
   }
 
+  /**
+   * DM ids are monotonic per relay and, being made from the clock (µs-scale steps of ms),
+   * stay monotonic across a restart without a stored counter.
+   */
+  private nextDmId(): number {
+    const fromClock = Date.now() * 1000;
+    this.lastDmId = fromClock > this.lastDmId ? fromClock : this.lastDmId + 1;
+    return this.lastDmId;
+  }
+
   private deliver(session: SessionState, msg: InboundMsg, target: SessionState | null): void {
     const to = msg.to;
+    const channel = target === null ? this.channels.get(to)! : null;
+    const msgId = channel === null ? this.nextDmId() : ++channel.lastMsgId;
     const frame: MsgFrame =
       msg.sig === undefined
-        ? { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now() }
-        : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts };
+        ? { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), msg_id: msgId }
+        : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts, msg_id: msgId };
     const text = JSON.stringify(frame);
     if (target === null) {
-      this.outbox.publishText(this.channels.get(to)!, text);
+      this.outbox.publishText(channel!, text);
     } else {
       this.outbox.sendRaw(target, text);
       if (target !== session) this.outbox.sendRaw(session, text);

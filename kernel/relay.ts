@@ -5,6 +5,8 @@
  */
 import type { us_listen_socket } from 'uWebSockets.js';
 import { Join, Leave, msgCheck, msgSchema, Ping } from '../protocol/schemas.js';
+import { memoryStore } from '../store/memory.js';
+import type { Store } from '../store/types.js';
 import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { createLogger, stderrSink, type LogSink } from './logger.js';
@@ -19,6 +21,8 @@ export interface KernelOptions extends Partial<RelayConfig> {
   pluginOptions?: Readonly<Record<string, unknown>>;
   /** Where JSON log lines go: default stderr; false silences them. */
   log?: LogSink | false;
+  /** Durable state for the plugins (default: memory, nothing kept). close() flushes and closes it. */
+  store?: Store;
   /**
    * Share the port with other relays (SO_REUSEPORT), as `serve --workers` does on purpose.
    * Off by default: a busy port is an error, never two relays that cannot see each other.
@@ -43,12 +47,12 @@ export interface Relay {
 }
 
 export function createRelayKernel(options: KernelOptions): Relay {
-  const { plugins, pluginOptions = {}, log, sharePort = false, ...configOptions } = options;
+  const { plugins, pluginOptions = {}, log, sharePort = false, store = memoryStore(), ...configOptions } = options;
   checkPlugins(plugins);
   const names = Object.freeze(plugins.map((p) => p.name));
   const config = resolveConfig(configOptions);
   const logger = createLogger(log === undefined ? stderrSink : log);
-  const kernel = new Kernel(config, logger);
+  const kernel = new Kernel(config, logger, store);
   registerKernelTypes(kernel);
 
   let listenSocket: us_listen_socket | null = null;
@@ -136,6 +140,11 @@ export function createRelayKernel(options: KernelOptions): Relay {
         kernel.shutDown();
         kernel.timers.clear();
         await kernel.hooks.closeAll(config.shutdownTimeoutMs);
+        try {
+          await store.close();
+        } catch (err) {
+          logger.error('store_close', { error: err instanceof Error ? err.message : String(err) });
+        }
         // Let uWS flush the close frames before the caller tears the process down.
         await new Promise<void>((resolve) => setImmediate(resolve));
       })();
@@ -175,7 +184,10 @@ function idleTimeout(seconds: number): number {
 
 function registerKernelTypes(kernel: Kernel): void {
   const { membership, outbox, dispatch } = kernel;
-  dispatch.register('JOIN', { schema: Join, handle: (s, m) => membership.join(s as SessionState, m.channel) }, 'kernel');
+  dispatch.register('JOIN', {
+    schema: Join,
+    handle: (s, m) => membership.join(s as SessionState, m.channel, m.since === undefined && m.history === undefined ? undefined : { since: m.since, history: m.history }),
+  }, 'kernel');
   dispatch.register('LEAVE', { schema: Leave, handle: (s, m) => membership.leave(s as SessionState, m.channel) }, 'kernel');
   const max = kernel.config.maxContentChars;
   dispatch.register('MSG', { schema: msgSchema(max), check: msgCheck(max), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
@@ -192,6 +204,7 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
     sessions: kernel.sessions,
     channels: kernel.channels,
     stats: kernel.stats,
+    store: kernel.store,
     plugins,
     handle: (type, spec) => kernel.dispatch.register(type, spec, plugin),
     hook: (point, fn) => kernel.hooks.add(point, fn, plugin),
@@ -204,7 +217,7 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
     },
     error: (session, code, message, extras) => outbox.sendError(state(session), code, message, extras),
     admit: (session, identity) => membership.admit(state(session), identity),
-    join: (session, channel) => membership.join(state(session), channel),
+    join: (session, channel, options) => membership.join(state(session), channel, options),
     leave: (session, channel) => membership.leave(state(session), channel),
     disconnect: (session, code, reason) => outbox.disconnect(state(session), code, reason),
     every: (ms, fn) => kernel.timers.every(ms, fn, plugin),

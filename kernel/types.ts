@@ -6,6 +6,7 @@
  */
 import type { Struct } from 'superstruct';
 import type { AnyErrorCode, ErrorFrame, MsgFrame } from '../protocol/index.js';
+import type { Store } from '../store/types.js';
 import type { RelayConfig } from './config.js';
 
 /** A connected client, as plugins see it. The kernel owns and mutates it. */
@@ -40,6 +41,24 @@ export interface Channel {
   readonly members: ReadonlyMap<string, Session>;
   /** ms since epoch when the last member left, null while it has members. */
   readonly emptySince: number | null;
+  /** The msg_id of the last MSG routed to the channel (0: none yet). */
+  readonly lastMsgId: number;
+}
+
+export interface ChannelCreateOptions {
+  inviteOnly?: boolean;
+  createdBy?: Session | null;
+  builtin?: boolean;
+  /** A channel brought back from the store: its creator and creation time as recorded. */
+  restore?: { createdBy: string | null; createdAt: number };
+}
+
+/** What a JOIN asked for beyond the channel (extensions). */
+export interface JoinOptions {
+  /** Replay the messages after this msg_id that history still holds. */
+  since?: number;
+  /** Replay at most this many (0: none). */
+  history?: number;
 }
 
 /** What a session is admitted as (sent WELCOME). */
@@ -133,8 +152,8 @@ export interface HookMap {
   frame: (session: Session, type: string, frame: InboundFrame) => VetoResult;
   /** About to join `channel` (it exists; the session is not yet a member). */
   join: (session: Session, channel: Channel) => VetoResult;
-  /** Joined: JOINED was sent and the others were told. History replays go here. */
-  joined: (session: Session, channel: Channel) => void;
+  /** Joined: JOINED was sent and the others were told. History replays go here, as `options` asks. */
+  joined: (session: Session, channel: Channel, options: Readonly<JoinOptions>) => void;
   /** A MSG passed routing checks (target exists, sender may send) and is about to be delivered. */
   message: (session: Session, msg: InboundMsg) => VetoResult;
   /** A MSG was delivered; `frame` is what receivers got, `serialized` its exact text. */
@@ -205,7 +224,9 @@ export interface ChannelTable {
   get(name: string): Channel | undefined;
   values(): IterableIterator<Channel>;
   /** Create a channel; LIMIT_EXCEEDED past maxChannels, CHANNEL_EXISTS if taken. */
-  create(name: string, options?: { inviteOnly?: boolean; createdBy?: Session | null; builtin?: boolean }): Channel;
+  create(name: string, options?: ChannelCreateOptions): Channel;
+  /** After a restart: msg_ids of `name` go on after `lastMsgId` (never backwards). */
+  resumeMessageIds(name: string, lastMsgId: number): void;
   /** Delete an empty, non-builtin channel; returns false otherwise. */
   delete(name: string): boolean;
 }
@@ -243,6 +264,8 @@ export interface RelayApi {
   readonly sessions: SessionTable;
   readonly channels: ChannelTable;
   readonly stats: RelayStats;
+  /** Durable state (store/types.ts): each plugin keeps its own in `store.namespace(its name)`. */
+  readonly store: Store;
   /** The names of the plugins this relay runs, in order. */
   readonly plugins: readonly string[];
   /** Own a message type: schema-validated, rate-limited, auth-checked, then `spec.handle`. */
@@ -265,7 +288,7 @@ export interface RelayApi {
    */
   admit(session: Session, identity: Identity): void | Promise<void>;
   /** Make a session join a channel, exactly as a JOIN would (hooks included); async like `admit`. */
-  join(session: Session, channel: string): void | Promise<void>;
+  join(session: Session, channel: string, options?: JoinOptions): void | Promise<void>;
   /** Make a session leave a channel, exactly as a LEAVE would. */
   leave(session: Session, channel: string): void;
   /** Close a session's socket with a WebSocket close code. */

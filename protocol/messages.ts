@@ -24,7 +24,14 @@ export interface MsgFrame extends Stamped {
   sig_ts?: number;
   /** Set on history replayed after JOINED. */
   replay?: true;
+  /**
+   * Extension: the message's id, monotonic per channel and stable across restarts (a DM's
+   * is monotonic per relay); `JOIN {since: msg_id}` replays what came after it.
+   */
+  msg_id?: number;
 }
+/** Extension: after the replay of a `JOIN {since}`, how many were replayed and whether retention had dropped some. */
+export interface HistoryFrame extends Stamped { type: 'HISTORY'; channel: string; since: number; count: number; incomplete: boolean; last_msg_id: number }
 export interface JoinedFrame extends Stamped { type: 'JOINED'; channel: string; agents: string[] }
 export interface LeftFrame extends Stamped { type: 'LEFT'; channel: string }
 export interface AgentJoinedFrame extends Stamped { type: 'AGENT_JOINED'; channel: string; agent: string; name?: string }
@@ -116,4 +123,4 @@ export interface ProposalsFrame extends Stamped {
 
 export type ServerFrame =
   | WelcomeFrame | ChallengeFrame | MsgFrame | JoinedFrame | LeftFrame | AgentJoinedFrame | AgentLeftFrame
-  | ChannelsFrame | AgentsFrame | WhoisFrame | PongFrame | InvitedFrame | ErrorFrame | ProposalFrame | ProposalStepFrame | ProposalsFrame;
+  | ChannelsFrame | AgentsFrame | WhoisFrame | PongFrame | InvitedFrame | ErrorFrame | ProposalFrame | ProposalStepFrame | ProposalsFrame | HistoryFrame;

@@ -44,7 +44,13 @@ export const Identify = type({
 });
 /** `url`: the relay URL the client dialled, normalized (extension: the proof is bound to it). */
 export const Verify = type({ type: literal('VERIFY'), sig: Signature, url: optional(text(2048)) });
-export const Join = type({ type: literal('JOIN'), channel: ChannelName });
+/** Extensions: `since` replays the messages after that msg_id; `history: 0` replays none (n: the last n). */
+export const Join = type({
+  type: literal('JOIN'),
+  channel: ChannelName,
+  since: optional(refine(number(), 'since', (v) => (Number.isSafeInteger(v) && v >= 0) || 'must be a msg_id (a whole number, 0 or more)')),
+  history: optional(refine(number(), 'history', (v) => (Number.isSafeInteger(v) && v >= 0) || 'must be a number of messages (0 or more)')),
+});
 export const Leave = type({ type: literal('LEAVE'), channel: ChannelName });
 export const Ping = type({ type: literal('PING') });
 export const ListChannels = type({ type: literal('LIST_CHANNELS') });

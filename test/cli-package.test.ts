@@ -29,7 +29,10 @@ test('the Dockerfile builds in one Debian stage and runs production deps as a no
   t.regex(build, /^RUN npm ci\b/m);
   t.regex(build, /^RUN npm run build$/m);
   t.regex(final, /^FROM node:20-bookworm-slim$/m);
-  t.regex(final, /^RUN npm ci --omit=dev\b/m);
+  t.regex(build, /^RUN npm prune --omit=dev\b/m, 'production dependencies, native modules built in the build stage');
+  t.regex(final, /^COPY --from=build \/app\/node_modules \.\/node_modules$/m);
+  t.regex(final, /^ENV DATA_DIR=\/data$/m);
+  t.regex(final, /^VOLUME \/data$/m);
   t.regex(final, /^COPY --from=build \/app\/dist \.\/dist$/m);
   t.notRegex(final, /^COPY \. /m, 'no sources or dev files in the final image');
   const user = /^USER (\S+)$/m.exec(final)?.[1];

@@ -78,7 +78,7 @@ test('bad --plugin-options and --no-plugin values are usage errors (exit 2) with
 });
 
 test('a plugin whose setup fails stops serve with exit 1 and a line naming the plugin', async (t) => {
-  const { code, stderr } = await runCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', '--policy', 'true', '--plugin-options', '{"policy":{"points":["nowhere"]}}']);
+  const { code, stderr } = await runCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', '--memory', '--policy', 'true', '--plugin-options', '{"policy":{"points":["nowhere"]}}']);
   t.is(code, 1);
   t.regex(stderr, /plugin "policy" failed to set up: unknown policy point "nowhere"/);
 });

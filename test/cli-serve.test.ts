@@ -15,11 +15,14 @@ test('serve flags win over environment variables, which fill in what flags leave
     config: { port: 7000, host: '127.0.0.2', serverName: 'from-env', rateMsg: { burst: 3, perSec: 0.5 }, tls: { cert: 'c.pem', key: 'k.pem' } },
     pluginOptions: { logging: { logMessages: true }, history: { size: 5 } },
     without: [],
+    store: { dataDir: 'data' },
   });
   const flagged = serveOptions({ port: 0, host: '::1', name: 'flag', 'buffer-size': 0, 'rate-burst': 20, 'max-payload': 1024, 'allow-unverified-keys': true }, env);
   t.like(flagged.config, { port: 0, host: '::1', serverName: 'flag', rateMsg: { burst: 20, perSec: 0.5 }, maxPayloadBytes: 1024 });
   t.like(flagged.pluginOptions, { history: { size: 0 }, identity: { allowUnverifiedKeys: true } });
-  t.deepEqual(serveOptions({}, {}), { config: {}, pluginOptions: {}, without: [] }, 'nothing given: the relay defaults apply');
+  t.deepEqual(serveOptions({}, {}), { config: {}, pluginOptions: {}, without: [], store: { dataDir: 'data' } }, 'nothing given: the relay defaults apply');
+  t.deepEqual(serveOptions({ memory: true }, { DATA_DIR: '/var/lib/agentchat' }).store, { memory: true });
+  t.deepEqual(serveOptions({}, { DATA_DIR: '/var/lib/agentchat' }).store, { dataDir: '/var/lib/agentchat' });
 });
 
 test('serve rejects bad values as usage errors', (t) => {

@@ -8,6 +8,7 @@ import { corePlugins, policy, type CorePluginOptions, type PolicyOptions } from 
 import { DEFAULT_POLICY_POINTS, POLICY_POINTS, type PolicyPoint } from '../../plugins/policy/index.js';
 import { DEFAULT_PORT, normalizeRelayUrl } from '../../protocol/index.js';
 import { createRelay, type RelayOptions } from '../../relay.js';
+import { openStore, type OpenStoreOptions } from '../../store/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { booleanFlags, stringFlags } from '../flags.js';
 import { status } from '../output.js';
@@ -35,6 +36,8 @@ export interface ServeFlags {
   'policy-timeout'?: unknown;
   'hook-timeout'?: unknown;
   'public-url'?: unknown;
+  'data-dir'?: unknown;
+  memory?: boolean;
 }
 
 /**
@@ -46,14 +49,16 @@ export function serveArgv(argv: string[]): string[] {
 }
 
 export function registerServe(prog: Sade): void {
-  booleanFlags('log-messages', 'allow-unverified-keys');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url');
+  booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
     .option('-p, --port', `Port, 0 for any free one (env PORT, default ${DEFAULT_PORT}); a port in use is an error`)
     .option('-H, --host', `Address to bind (env HOST, default ${DEFAULT_CONFIG.host})`)
     .option('-n, --name', `Relay name in WELCOME and CHALLENGE (env SERVER_NAME, default ${DEFAULT_CONFIG.serverName})`)
+    .option('--data-dir', 'Where state is kept: one SQLite file, agentchat.db (env DATA_DIR, default ./data)')
+    .option('--memory', 'Keep nothing on disk: every channel, invitation, proposal and message is gone on restart')
     .option('--log-messages', 'Log message content (env LOG_MESSAGES=1)')
     .option('--buffer-size', 'Channel messages replayed after JOINED (env MESSAGE_BUFFER_SIZE, default 20)')
     .option('--rate-burst', `MSG burst per connection (env RATE_BURST, default ${DEFAULT_CONFIG.rateMsg.burst})`)
@@ -81,6 +86,8 @@ export interface ServeOptions {
   config: Partial<RelayConfig>;
   pluginOptions: CorePluginOptions & Record<string, unknown>;
   without: string[];
+  /** Where the store lives: `memory`, or a data dir. */
+  store: OpenStoreOptions;
 }
 
 export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOptions {
@@ -134,7 +141,10 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   for (const name of without) {
     if (!core.includes(name)) throw new UsageError(`--no-plugin ${name}: there is no such core plugin; the core plugins are ${core.join(', ')}`);
   }
-  return { config, pluginOptions, without };
+  if (flags.memory === true && flags['data-dir'] !== undefined) throw new UsageError('--memory keeps nothing on disk, so it takes no --data-dir: choose one');
+  const dataDir = pick(flags['data-dir'], env.DATA_DIR);
+  const store: OpenStoreOptions = flags.memory === true ? { memory: true } : { dataDir: dataDir === undefined ? 'data' : String(dataDir) };
+  return { config, pluginOptions, without, store };
 }
 
 function parsePluginOptions(value: unknown): Record<string, Record<string, unknown>> {
@@ -196,10 +206,11 @@ export async function loadPlugins(paths: unknown): Promise<AnyPlugin[]> {
 
 /** The relay `serve` runs: core plugins (less --no-plugin), --plugin modules, then the policy. */
 export async function serveRelayOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<RelayOptions> {
-  const { config, pluginOptions, without } = serveOptions(flags, env);
+  const { config, pluginOptions, without, store } = serveOptions(flags, env);
   const extra = await loadPlugins(flags.plugin);
   if (pluginOptions.policy !== undefined) extra.push(policy());
-  return { ...config, pluginOptions, without, extraPlugins: extra };
+  // Opened last: a usage error above never touches the data dir.
+  return { ...config, pluginOptions, without, extraPlugins: extra, store: openStore(store) };
 }
 
 async function serve(flags: ServeFlags): Promise<number> {

@@ -5,7 +5,8 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { DEFAULT_CHANNELS } from '../../protocol/names.js';
 import { CreateChannel, Invite } from '../../protocol/schemas.js';
-import { RelayError, type Plugin, type RelayApi } from '../../kernel/types.js';
+import { RelayError, type Channel, type Plugin, type RelayApi } from '../../kernel/types.js';
+import { behind, committed } from '../committed.js';
 import { sessionKeys } from '../identity/index.js';
 
 export interface ChannelsOptions {
@@ -19,12 +20,28 @@ export interface ChannelsOptions {
   sweepMs?: number;
 }
 
+/** A channel as the store keeps it. */
+interface StoredChannel {
+  [field: string]: string | boolean | number | null;
+  name: string;
+  invite_only: boolean;
+  created_by: string | null;
+  created_at: number;
+}
+
+/** An invite-only channel's invitations: agent ids, and the key each is bound to. */
+interface StoredInvites {
+  [field: string]: string[] | Record<string, string>;
+  agents: string[];
+  keys: Record<string, string>;
+}
+
 const DEFAULTS = { maxInvitesPerChannel: 10_000, maxCreatedPerAgent: 100, channelIdleMs: 24 * 60 * 60 * 1000 };
 
 export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions> {
   return {
     name: 'channels',
-    setup(relay: RelayApi, setupOptions: ChannelsOptions) {
+    async setup(relay: RelayApi, setupOptions: ChannelsOptions) {
       const options = { ...DEFAULTS, ...defaults, ...setupOptions };
       const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent } = options;
       /** Invited agent ids per invite-only channel; an id need not be online. */
@@ -48,6 +65,26 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         if (!relay.channels.get(name)) relay.channels.create(name, { builtin: true });
       }
 
+      // Channels and invitations are durable: committed before the relay acknowledges them.
+      const store = relay.store.namespace('channels');
+      const channelRecord = (c: Channel): StoredChannel => ({ name: c.name, invite_only: c.inviteOnly, created_by: c.createdBy, created_at: c.createdAt });
+      const invitesRecord = (name: string): StoredInvites => ({ agents: [...(invites.get(name) ?? [])], keys: Object.fromEntries(inviteKeys.get(name) ?? []) });
+      for (const [, record] of await store.entries<StoredChannel>('channel:')) {
+        if (relay.channels.get(record.name)) continue;
+        relay.channels.create(record.name, { inviteOnly: record.invite_only, restore: { createdBy: record.created_by, createdAt: record.created_at } });
+        if (record.created_by !== null) {
+          const mine = created.get(record.created_by);
+          if (mine) mine.add(record.name);
+          else created.set(record.created_by, new Set([record.name]));
+        }
+      }
+      for (const [key, record] of await store.entries<StoredInvites>('invites:')) {
+        const name = key.slice('invites:'.length);
+        if (!relay.channels.get(name)) continue;
+        invites.set(name, new Set(record.agents));
+        inviteKeys.set(name, new Map(Object.entries(record.keys)));
+      }
+
       relay.handle('CREATE_CHANNEL', {
         schema: CreateChannel,
         async handle(session, msg) {
@@ -59,12 +96,16 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           const channel = relay.channels.create(msg.channel, { inviteOnly: msg.invite_only === true, createdBy: session });
           if (channel.inviteOnly) invites.set(channel.name, new Set([agentId]));
           try {
+            await committed(store.put(`channel:${channel.name}`, channelRecord(channel)), `channel ${channel.name}`, relay.logger);
+            if (channel.inviteOnly) await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitations of ${channel.name}`, relay.logger);
             // A join hook may be async: the channel counts as created once its creator is in.
             await relay.join(session, channel.name);
           } catch (err) {
-            // The creator could not join (e.g. at its channel limit): leave nothing behind.
+            // Not saved, or the creator could not join (e.g. at its channel limit): leave nothing behind.
             invites.delete(channel.name);
             relay.channels.delete(channel.name);
+            behind(store.delete(`channel:${channel.name}`), `removing channel ${channel.name}`, relay.logger);
+            behind(store.delete(`invites:${channel.name}`), `removing the invitations of ${channel.name}`, relay.logger);
             throw err;
           }
           if (mine) mine.add(channel.name);
@@ -74,7 +115,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
 
       relay.handle('INVITE', {
         schema: Invite,
-        handle(session, msg) {
+        async handle(session, msg) {
           const channel = relay.channels.get(msg.channel);
           if (!channel) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${msg.channel} does not exist`);
           if (!session.channels.has(channel.name)) throw new RelayError(ErrorCode.NOT_INVITED, `only members of ${channel.name} may invite; JOIN it first`);
@@ -89,6 +130,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           const invitee = relay.sessions.byAgentId(msg.agent);
           const inviteeKey = invitee && keys.get(invitee);
           if (inviteeKey) bindInvite(channel.name, msg.agent, inviteeKey.pubkey);
+          await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitation of ${msg.agent} to ${channel.name}`, relay.logger);
           // 0.3.x clients learn of an invitation from this MSG.
           if (invitee) relay.send(invitee, { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` });
           // Extension: the inviter gets an answer, so a client can await it.
@@ -107,12 +149,17 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         if (bound !== undefined && bound !== key) {
           return new RelayError(ErrorCode.NOT_INVITED, `the invitation of ${agentId} to ${channel.name} belongs to another key than yours`);
         }
-        if (key !== undefined) bindInvite(channel.name, agentId, key);
+        if (key !== undefined && bound === undefined) {
+          bindInvite(channel.name, agentId, key);
+          behind(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitations of ${channel.name}`, relay.logger);
+        }
       });
 
       relay.hook('channelDeleted', (channel) => {
         invites.delete(channel.name);
         inviteKeys.delete(channel.name);
+        behind(store.delete(`channel:${channel.name}`), `removing channel ${channel.name}`, relay.logger);
+        behind(store.delete(`invites:${channel.name}`), `removing the invitations of ${channel.name}`, relay.logger);
         if (channel.createdBy) {
           const mine = created.get(channel.createdBy);
           mine?.delete(channel.name);

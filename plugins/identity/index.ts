@@ -11,7 +11,8 @@ import { Identify, Verify, Whois } from '../../protocol/schemas.js';
 import { authSigningString, MAX_SIGNED_TS_SKEW_MS, msgSigningString } from '../../protocol/signing.js';
 import { normalizeRelayUrl } from '../../protocol/urls.js';
 import { RelayError, type InboundMsg, type Plugin, type RelayApi, type Session, type SessionSlot } from '../../kernel/types.js';
-import { KeyRegistry } from './registry.js';
+import { behind } from '../committed.js';
+import { KeyRegistry, type RegisteredKey } from './registry.js';
 import { acceptedUrls, acceptsUrl, type AcceptedUrl } from './relay-urls.js';
 import { ReplayCache } from './replay.js';
 
@@ -89,13 +90,17 @@ const VERIFY_HOW = 'sign "AGENTCHAT-AUTH|<server>|<nonce>|<url>" with your key, 
 export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions> {
   return {
     name: 'identity',
-    setup(relay: RelayApi, setupOptions: IdentityOptions) {
+    async setup(relay: RelayApi, setupOptions: IdentityOptions) {
       const options = { ...DEFAULTS, ...defaults, ...setupOptions };
       const { allowUnverifiedKeys, verifyTimeoutMs, identifyTimeoutMs, displaceIntervalMs, agentIdOf } = options;
       const pending = relay.sessionSlot<PendingChallenge>('identity.challenge');
       const keys = sessionKeys(relay);
       const server = relay.config.serverName;
       const registry = new KeyRegistry(options.maxRegisteredKeys);
+      // The registry is durable: a restart must not let a colliding key take an id.
+      const saved = relay.store.namespace('identity');
+      const restored = (await saved.entries<RegisteredKey>('key:')).sort(([, a], [, b]) => a.lastSeen - b.lastSeen);
+      for (const [key, record] of restored) registry.keep(key.slice('key:'.length), record);
       const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, options.maxReplayEntries);
       /** Last displacement per agent id, for the throttle. */
       const displacedAt = new Map<string, number>();
@@ -113,7 +118,11 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         try {
           const result = relay.admit(session, { agentId: key.agentId, name, welcome: { verified } });
           const registered = () => {
-            if (verified && session.agentId === key.agentId) registry.claim(key.agentId, key.pem, name, Date.now());
+            if (!verified || session.agentId !== key.agentId) return;
+            const claim = registry.claim(key.agentId, key.pem, name, Date.now());
+            if (claim === null) return;
+            behind(saved.put(`key:${key.agentId}`, claim.record), `the key of ${key.agentId}`, relay.logger);
+            if (claim.forgotten !== null) behind(saved.delete(`key:${claim.forgotten}`), `forgetting ${claim.forgotten}`, relay.logger);
           };
           if (result === undefined) return registered();
           return result.then(registered, (err: unknown) => {

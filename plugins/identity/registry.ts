@@ -5,6 +5,7 @@
  * forgotten (the store issue makes the registry durable).
  */
 export interface RegisteredKey {
+  [field: string]: string | number;
   /** Canonical SPKI PEM. */
   pubkey: string;
   name: string;
@@ -25,13 +26,24 @@ export class KeyRegistry {
     return this.byId.get(agentId);
   }
 
-  /** Record that `pubkey` proved `agentId`; false when the id belongs to another key. */
-  claim(agentId: string, pubkey: string, name: string, now: number): boolean {
+  /**
+   * Record that `pubkey` proved `agentId`: the record now kept, and the id forgotten to make
+   * room (if any); null when the id belongs to another key.
+   */
+  claim(agentId: string, pubkey: string, name: string, now: number): { record: RegisteredKey; forgotten: string | null } | null {
     const known = this.byId.get(agentId);
-    if (known !== undefined && known.pubkey !== pubkey) return false;
+    if (known !== undefined && known.pubkey !== pubkey) return null;
+    const record = { pubkey, name, firstSeen: known?.firstSeen ?? now, lastSeen: now };
+    return { record, forgotten: this.keep(agentId, record) };
+  }
+
+  /** Put a record back (from the store, at start); returns the id forgotten to make room, if any. */
+  keep(agentId: string, record: RegisteredKey): string | null {
     this.byId.delete(agentId);
-    this.byId.set(agentId, { pubkey, name, firstSeen: known?.firstSeen ?? now, lastSeen: now });
-    if (this.byId.size > this.max) this.byId.delete(this.byId.keys().next().value!);
-    return true;
+    this.byId.set(agentId, record);
+    if (this.byId.size <= this.max) return null;
+    const oldest = this.byId.keys().next().value!;
+    this.byId.delete(oldest);
+    return oldest;
   }
 }

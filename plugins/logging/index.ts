@@ -24,7 +24,7 @@ export function logging(defaults: LoggingOptions = {}): Plugin<LoggingOptions> {
       const who = (s: Session) => ({ session: s.id, agent: s.agentId, name: s.name, ip: s.remoteAddress });
       const throttle = new WeakMap<Session, { windowStart: number; logged: number; suppressed: number }>();
 
-      relay.hook('listen', (address) => log.info('start', { ...address, server: relay.config.serverName, plugins: relay.plugins }));
+      relay.hook('listen', (address) => log.info('start', { ...address, server: relay.config.serverName, plugins: relay.plugins, store: relay.store.location }));
       relay.hook('close', () => log.info('stop', { sessions: relay.sessions.size, ...relay.stats }));
       relay.hook('connect', (s) => log.info('connect', who(s)));
       relay.hook('identified', (s) => {

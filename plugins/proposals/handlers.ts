@@ -4,6 +4,8 @@ import type { ProposalsFrame } from '../../protocol/messages.js';
 import type { ListProposalsMessage, ProposalMessage } from '../../protocol/schemas.js';
 import { proposalCanonicalString, proposalSigningString } from '../../protocol/signing.js';
 import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
+import type { StoredValue, StoreNamespace } from '../../store/types.js';
+import { committed } from '../committed.js';
 import { deliver, proposalFrame, stepFrame } from './frames.js';
 import type { Signer } from './signer.js';
 import { PROPOSAL_STEP_RULES as STEPS, type ProposalStepType as StepType } from '../../protocol/proposals.js';
@@ -25,14 +27,18 @@ export interface StepMessage {
 export interface HandlerContext {
   relay: RelayApi;
   store: ProposalStore;
+  /** The durable copy: every proposal and step is committed here before it is delivered. */
+  saved: StoreNamespace;
+  /** Proposals with a step being saved: a second step waits for the first to land. */
+  saving: Set<string>;
   signer: Signer;
   now: () => number;
   /** Most records one PROPOSALS frame carries (keeps it under the slow-consumer bound). */
   maxListed: number;
 }
 
-export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
-  return (session: Session, msg: ProposalMessage): void => {
+export function proposeHandler({ relay, store, saved, signer, now }: HandlerContext) {
+  return async (session: Session, msg: ProposalMessage): Promise<void> => {
     const from = session.agentId!;
     signer.requireKey(session);
     if (msg.expires != null && msg.expires > MAX_EXPIRES_SEC) {
@@ -72,6 +78,7 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       steps: [],
       parties: { from: signer.pubkey(session), to: signer.pubkey(target) },
     };
+    await committed(saved.put(record.id, record as unknown as StoredValue), `proposal ${record.id}`, relay.logger);
     store.add(record);
     deliver(relay, record, proposalFrame(record));
   };
@@ -94,9 +101,9 @@ function signedFields(msg: ProposalMessage) {
   return fields;
 }
 
-export function stepHandler(type: StepType, { relay, store, signer, now }: HandlerContext) {
+export function stepHandler(type: StepType, { relay, store, saved, saving, signer, now }: HandlerContext) {
   const rule = STEPS[type];
-  return (session: Session, msg: StepMessage): void => {
+  return async (session: Session, msg: StepMessage): Promise<void> => {
     const actor = session.agentId!;
     signer.requireKey(session);
     const at = now();
@@ -112,8 +119,20 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
     // The id is in the signed string, so a signature for one proposal is useless on another.
     signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
     checkState(type, record);
+    if (saving.has(record.id)) {
+      throw new RelayError(ErrorCode.UNAVAILABLE, `another step of ${record.id} is being saved right now; send yours again once it is answered`);
+    }
+    // Committed as it will be, then applied: an acknowledged step is never lost, an unsaved one never shown.
+    const step = { type, by: actor, at, [rule.field]: value, sig: msg.sig };
+    const next = { ...record, status: rule.becomes, updated_at: at, steps: [...record.steps, step] };
+    saving.add(record.id);
+    try {
+      await committed(saved.put(record.id, next as unknown as StoredValue), `step ${type} of ${record.id}`, relay.logger);
+    } finally {
+      saving.delete(record.id);
+    }
     store.transition(record, rule.becomes, at);
-    record.steps.push({ type, by: actor, at, [rule.field]: value, sig: msg.sig });
+    record.steps.push(step);
     deliver(relay, record, stepFrame(type, record, actor, rule.field, value, msg.sig));
   };
 }

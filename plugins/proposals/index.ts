@@ -8,7 +8,9 @@ import type { Plugin, RelayApi } from '../../kernel/types.js';
 import { sessionKeys } from '../identity/index.js';
 import { listHandler, proposeHandler, stepHandler, type HandlerContext } from './handlers.js';
 import { createSigner } from './signer.js';
-import { ProposalStore } from './store.js';
+import { ProposalStore, type StoredProposal } from './store.js';
+import type { StoredValue } from '../../store/types.js';
+import { behind } from '../committed.js';
 
 export interface ProposalsOptions {
   /** Open (pending or accepted) proposals an agent may have as proposer (default 1,000). */
@@ -30,16 +32,24 @@ export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOpti
     name: 'proposals',
     // Signatures are checked against the key identity proved at IDENTIFY.
     dependencies: ['identity'],
-    setup(relay: RelayApi, setupOptions: ProposalsOptions) {
+    async setup(relay: RelayApi, setupOptions: ProposalsOptions) {
       const options = { ...defaults, ...setupOptions };
       const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
+      const saved = relay.store.namespace('proposals');
       const store = new ProposalStore({
         maxOpenPerAgent: options.maxOpenPerAgent ?? 1_000,
         maxProposals: options.maxProposals ?? 50_000,
         retentionMs,
-      });
+      }, (id) => behind(saved.delete(id), `reclaiming proposal ${id}`, relay.logger));
+      // After a restart every proposal is back, with its signed steps; expiry still applies on read.
+      const restored = await saved.entries<StoredValue>();
+      for (const [, record] of restored.sort(([, a], [, b]) => (a as unknown as StoredProposal).created_at - (b as unknown as StoredProposal).created_at)) {
+        store.restore(record as unknown as StoredProposal);
+      }
       const now = options.now ?? Date.now;
-      const context: HandlerContext = { relay, store, signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed ?? 100 };
+      const context: HandlerContext = {
+        relay, store, saved, saving: new Set(), signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed ?? 100,
+      };
 
       relay.handle('PROPOSAL', { schema: Proposal, rateClass: 'msg', handle: proposeHandler(context) });
       relay.handle<AcceptMessage>('ACCEPT', { schema: Accept, rateClass: 'msg', handle: stepHandler('ACCEPT', context) });

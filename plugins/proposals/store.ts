@@ -41,7 +41,17 @@ export class ProposalStore {
   private readonly byAgent = new Map<string, Set<string>>();
   private readonly openByProposer = new Map<string, number>();
 
-  constructor(private readonly limits: StoreLimits) {}
+  constructor(
+    private readonly limits: StoreLimits,
+    /** Told of every record removed (reclaimed or evicted), so the durable copy goes too. */
+    private readonly removed: (id: string) => void = () => {},
+  ) {}
+
+  /** A record brought back from the durable store at start. */
+  restore(record: StoredProposal): void {
+    this.add(record);
+    if (!isOpen(record.status)) this.finish(record);
+  }
 
   get size(): number {
     return this.records.size;
@@ -127,6 +137,7 @@ export class ProposalStore {
     if (this.finished.delete(id) === false) this.countOpen(record.from, -1);
     this.unindex(record.from, id);
     this.unindex(record.to, id);
+    this.removed(id);
   }
 
   private index(agentId: string, id: string): void {

@@ -128,7 +128,9 @@ export async function runCli(t: ExecutionContext, args: string[], options: Spawn
 
 /** `agentchat serve --port 0` on loopback; resolves once it printed its listening line. */
 export async function startServe(t: ExecutionContext, extraArgs: string[] = [], options: SpawnOptions = {}): Promise<CliProcess & { url: string; port: number }> {
-  const proc = spawnCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', ...extraArgs], options);
+  // A test's relay keeps nothing on disk unless the test gives it a data dir.
+  const storage = extraArgs.includes('--data-dir') || extraArgs.includes('--memory') ? [] : ['--memory'];
+  const proc = spawnCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', ...storage, ...extraArgs], options);
   const first = await proc.line();
   const match = /^agentchat listening on (wss?):\/\/([^:]+):(\d+)$/.exec(first);
   if (!match) throw new Error(`unexpected first line from serve: ${first}`);

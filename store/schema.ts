@@ -1,0 +1,30 @@
+/**
+ * The data file's schema, versioned in SQLite's user_version. MIGRATIONS[i] takes a file
+ * from version i to i + 1, in one transaction; a file newer than this code knows is
+ * refused rather than guessed at.
+ */
+import type Database from 'better-sqlite3';
+import { StoreError } from './types.js';
+
+const MIGRATIONS: ReadonlyArray<string> = [
+  // 0 → 1: records by namespace and key; append-only logs by namespace and stream; each stream's highest seq.
+  `CREATE TABLE records (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (ns, key)) WITHOUT ROWID;
+   CREATE TABLE logs (ns TEXT NOT NULL, stream TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, bytes INTEGER NOT NULL,
+     value TEXT NOT NULL, PRIMARY KEY (ns, stream, seq)) WITHOUT ROWID;
+   CREATE TABLE log_heads (ns TEXT NOT NULL, stream TEXT NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (ns, stream)) WITHOUT ROWID;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database, file: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new StoreError(`${file} was written by a newer agentchat (schema ${version}; this one knows up to ${SCHEMA_VERSION}); upgrade agentchat, or choose another --data-dir`);
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

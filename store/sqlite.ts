@@ -1,0 +1,216 @@
+/**
+ * The embedded store: one SQLite file (better-sqlite3, WAL) under the data dir. Records
+ * and synchronous appends are committed before their promise resolves; appendBehind
+ * batches into one transaction per flush interval, the stated loss window on a crash.
+ * Every failure a hoster must act on (a data dir it cannot write, a corrupt or newer
+ * file, a full disk) is a StoreError with one line saying what to do.
+ */
+import Database from 'better-sqlite3';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { migrate } from './schema.js';
+import { StoreError, type LogEntry, type Retention, type Store, type StoredValue, type StoreNamespace } from './types.js';
+
+export const DATA_FILE = 'agentchat.db';
+
+export interface SqliteStoreOptions {
+  /** The directory holding the data file; made if missing. */
+  dataDir: string;
+  /** How long appendBehind may hold entries before writing them (default 100 ms). */
+  flushMs?: number;
+  /** Held entries past which a flush happens at once (default 1,000). */
+  flushEntries?: number;
+}
+
+interface Pending {
+  ns: string;
+  stream: string;
+  seq: number;
+  at: number;
+  text: string;
+}
+
+/** Open (or create) the data file, migrating its schema; throws StoreError with the fix. */
+export function sqliteStore(options: SqliteStoreOptions): Store {
+  const dir = options.dataDir;
+  const file = join(dir, DATA_FILE);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new StoreError(`cannot create the data dir ${dir}: ${(err as Error).message}; choose another --data-dir (or run with --memory to keep nothing)`, { cause: err });
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new StoreError(`the data dir ${dir} is not writable by this user; fix its permissions or choose another --data-dir`);
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before the relay acknowledges what it committed.
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 2000');
+    migrate(db, file);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(describe(err, file), { cause: err });
+  }
+
+  const q = {
+    get: db.prepare<[string, string], { value: string }>('SELECT value FROM records WHERE ns = ? AND key = ?'),
+    put: db.prepare('INSERT INTO records (ns, key, value) VALUES (?, ?, ?) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value'),
+    del: db.prepare('DELETE FROM records WHERE ns = ? AND key = ?'),
+    entries: db.prepare<[string, string, string], { key: string; value: string }>(
+      "SELECT key, value FROM records WHERE ns = ? AND key >= ? AND key < ? ORDER BY key"),
+    append: db.prepare('INSERT INTO logs (ns, stream, seq, at, bytes, value) VALUES (?, ?, ?, ?, ?, ?)'),
+    head: db.prepare(`INSERT INTO log_heads (ns, stream, last_seq) VALUES (?, ?, ?)
+      ON CONFLICT (ns, stream) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)`),
+    range: db.prepare<[string, string, number, number], { seq: number; at: number; value: string }>(
+      'SELECT seq, at, value FROM logs WHERE ns = ? AND stream = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    tail: db.prepare<[string, string, number], { seq: number; at: number; value: string }>(
+      'SELECT seq, at, value FROM (SELECT seq, at, value FROM logs WHERE ns = ? AND stream = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq'),
+    lastSeq: db.prepare<[string, string], { last_seq: number }>('SELECT last_seq FROM log_heads WHERE ns = ? AND stream = ?'),
+    streams: db.prepare<[string], { stream: string }>('SELECT DISTINCT stream FROM logs WHERE ns = ?'),
+    drop: db.prepare('DELETE FROM logs WHERE ns = ? AND stream = ?'),
+    trimCount: db.prepare(`DELETE FROM logs WHERE ns = ? AND stream = ? AND seq <= (
+      SELECT seq FROM logs WHERE ns = ? AND stream = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`),
+    trimAge: db.prepare('DELETE FROM logs WHERE ns = ? AND stream = ? AND at < ?'),
+    trimBytes: db.prepare(`DELETE FROM logs WHERE ns = ? AND stream = ? AND seq <= (
+      SELECT seq FROM (SELECT seq, SUM(bytes) OVER (ORDER BY seq DESC) AS total FROM logs WHERE ns = ? AND stream = ?)
+      WHERE total > ? ORDER BY seq DESC LIMIT 1)`),
+  };
+
+  let pending: Pending[] = [];
+  let failure: string | null = null;
+  let closed = false;
+  const flushEntries = options.flushEntries ?? 1_000;
+  const writeBatch = db.transaction((batch: Pending[]) => {
+    for (const p of batch) {
+      q.append.run(p.ns, p.stream, p.seq, p.at, Buffer.byteLength(p.text), p.text);
+      q.head.run(p.ns, p.stream, p.seq);
+    }
+  });
+  /** Runs a write; a failure becomes a StoreError and marks the store unhealthy until a write succeeds. */
+  const write = <T>(what: string, fn: () => T): T => {
+    try {
+      const result = fn();
+      failure = null;
+      return result;
+    } catch (err) {
+      failure = describe(err, file);
+      throw new StoreError(`${what}: ${failure}`, { cause: err });
+    }
+  };
+  const flushNow = () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    write('writing history behind', () => writeBatch(batch));
+  };
+  const timer = setInterval(() => {
+    try {
+      flushNow();
+    } catch {
+      // Marked unhealthy (readyz says why); the entries of a failed batch are the stated loss.
+    }
+  }, options.flushMs ?? 100);
+  timer.unref();
+
+  const namespace = (ns: string): StoreNamespace => ({
+    async get<T extends StoredValue>(key: string) {
+      const row = q.get.get(ns, key);
+      return row === undefined ? undefined : (JSON.parse(row.value) as T);
+    },
+    async put(key, value) {
+      write(`saving ${ns} ${key}`, () => q.put.run(ns, key, JSON.stringify(value)));
+    },
+    async delete(key) {
+      write(`deleting ${ns} ${key}`, () => q.del.run(ns, key));
+    },
+    async entries<T extends StoredValue>(prefix = '') {
+      return q.entries.all(ns, prefix, prefix + '\uffff').map((r) => [r.key, JSON.parse(r.value) as T] as [string, T]);
+    },
+    async append(stream, seq, value) {
+      flushNow();
+      write(`appending to ${ns} ${stream}`, () => writeBatch([{ ns, stream, seq, at: Date.now(), text: JSON.stringify(value) }]));
+    },
+    appendBehind(stream, seq, value) {
+      if (closed) return;
+      pending.push({ ns, stream, seq, at: Date.now(), text: JSON.stringify(value) });
+      if (pending.length >= flushEntries) {
+        try {
+          flushNow();
+        } catch {
+          // As in the timer: reported through health().
+        }
+      }
+    },
+    async range<T extends StoredValue>(stream: string, after: number, limit: number) {
+      flushNow();
+      return q.range.all(ns, stream, after, limit).map(entry<T>);
+    },
+    async tail<T extends StoredValue>(stream: string, limit: number) {
+      flushNow();
+      return q.tail.all(ns, stream, limit).map(entry<T>);
+    },
+    async lastSeq(stream) {
+      flushNow();
+      return q.lastSeq.get(ns, stream)?.last_seq ?? 0;
+    },
+    async streams() {
+      flushNow();
+      return q.streams.all(ns).map((r) => r.stream);
+    },
+    async dropStream(stream) {
+      flushNow();
+      write(`dropping ${ns} ${stream}`, () => q.drop.run(ns, stream));
+    },
+    async trim(stream: string, retention: Retention) {
+      flushNow();
+      write(`trimming ${ns} ${stream}`, () => {
+        if (retention.maxEntries !== undefined) q.trimCount.run(ns, stream, ns, stream, retention.maxEntries);
+        if (retention.maxAgeMs !== undefined) q.trimAge.run(ns, stream, Date.now() - retention.maxAgeMs);
+        if (retention.maxBytes !== undefined) q.trimBytes.run(ns, stream, ns, stream, retention.maxBytes);
+      });
+    },
+  });
+
+  return {
+    kind: 'sqlite',
+    location: file,
+    namespace,
+    async flush() {
+      flushNow();
+    },
+    async close() {
+      if (closed) return;
+      clearInterval(timer);
+      try {
+        flushNow();
+      } finally {
+        closed = true;
+        db.close();
+      }
+    },
+    health: () => (closed ? 'the store is closed' : failure),
+  };
+}
+
+function entry<T extends StoredValue>(row: { seq: number; at: number; value: string }): LogEntry<T> {
+  return { seq: row.seq, at: row.at, value: JSON.parse(row.value) as T };
+}
+
+/** SQLite's error, said as what the hoster should do. */
+function describe(err: unknown, file: string): string {
+  const code = (err as { code?: string }).code ?? '';
+  const message = (err as Error).message ?? String(err);
+  if (code === 'SQLITE_FULL') return `the disk holding ${file} is full; free space (the relay keeps serving, but saves nothing until then)`;
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return `${file} is not an agentchat data file or is corrupt (${message}); move it aside and restart to start empty, or restore a backup`;
+  }
+  if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' || code === 'SQLITE_PERM') {
+    return `cannot write ${file} (${message}); fix the permissions of the data dir or choose another --data-dir`;
+  }
+  return `${file}: ${message}`;
+}
