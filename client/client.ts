@@ -36,6 +36,8 @@ export interface AgentChatClientOptions {
   requestTimeoutMs?: number;
   /** Passed to the `ws` WebSocket (e.g. TLS `ca`, `rejectUnauthorized`). */
   wsOptions?: ClientOptions;
+  /** Where to resume each channel from (msg_ids seen before, e.g. by an earlier run): older messages are not emitted again. */
+  cursors?: Readonly<Record<string, number>>;
   /** Ask for a 16-hex agent id for the identity's key instead of the 0.3.x-compatible 8 (extension). */
   longId?: boolean;
 }
@@ -82,6 +84,8 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
   private ws: WebSocket | null = null;
   private welcome: WelcomeFrame | null = null;
   private readonly joinedChannels = new Set<string>();
+  /** Last msg_id seen per channel. */
+  private readonly cursors: Map<string, number>;
   private readonly pending = new PendingRequests();
   /** disconnect() was called: no reconnect. */
   private closing = false;
@@ -103,6 +107,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.wsOptions = options.wsOptions ?? {};
     this.longId = options.longId === true;
+    this.cursors = new Map(Object.entries(options.cursors ?? {}));
   }
 
   /** '@xxxxxxxx' while identified, else null. */
@@ -161,8 +166,17 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     });
   }
 
-  join(channel: string): Promise<JoinedFrame> {
-    return this.request({ type: 'JOIN', channel }, { answer: 'JOINED', match: (f) => f.channel === channel, label: `JOINED ${channel}` });
+  /**
+   * Join a channel. `since` replays exactly the messages after that msg_id (a HISTORY
+   * frame then says whether retention had dropped some); `history: 0` replays none.
+   */
+  join(channel: string, options: { since?: number; history?: number } = {}): Promise<JoinedFrame> {
+    return this.request({ type: 'JOIN', channel, ...options }, { answer: 'JOINED', match: (f) => f.channel === channel, label: `JOINED ${channel}` });
+  }
+
+  /** The msg_id of the last message seen on `channel`: where a reconnect resumes from. */
+  cursor(channel: string): number | undefined {
+    return this.cursors.get(channel);
   }
 
   leave(channel: string): Promise<LeftFrame> {
@@ -324,6 +338,9 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
       case 'LEFT':
         if (typeof frame.channel === 'string') this.joinedChannels.delete(frame.channel);
         break;
+      case 'MSG':
+        if (!this.advanceCursor(frame)) return;
+        break;
       case 'ERROR':
         this.onServerError(frame as unknown as ErrorFrame);
         return;
@@ -343,6 +360,17 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     } else if (frame.type !== 'ERROR') {
       emit.call(this, frame.type.toLowerCase(), frame);
     }
+  }
+
+  /** False for a channel message already seen (a replay overlapping what arrived live): it is dropped. */
+  private advanceCursor(frame: AnyFrame): boolean {
+    const to = frame.to;
+    const id = frame.msg_id;
+    if (typeof to !== 'string' || to.charCodeAt(0) !== 35 /* # */ || typeof id !== 'number') return true;
+    const last = this.cursors.get(to);
+    if (last !== undefined && id <= last) return false;
+    this.cursors.set(to, id);
+    return true;
   }
 
   private answerChallenge(frame: ChallengeFrame): void {
@@ -394,7 +422,11 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.reconnectAttempt = 0;
     this.emit('reconnect', welcome);
     const channels = [...this.joinedChannels];
-    const results = await Promise.allSettled(channels.map((channel) => this.join(channel)));
+    // From where each channel left off: nothing missed, nothing twice.
+    const results = await Promise.allSettled(channels.map((channel) => {
+      const since = this.cursors.get(channel);
+      return this.join(channel, since === undefined ? {} : { since });
+    }));
     results.forEach((result, i) => {
       // Refused by the relay (gone, invite revoked): stop claiming membership. Connection errors keep it for the next try.
       if (result.status === 'rejected' && result.reason instanceof AgentChatError && result.reason.frame !== undefined) {

@@ -82,6 +82,7 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
           continue;
         }
         relay.channels.resumeMessageIds(stream, await store.lastSeq(stream));
+        await store.trim(stream, { maxEntries: keep, maxBytes, maxAgeMs });
         const ring = ringOf(stream);
         for (const entry of await store.tail<string>(stream, keep) as Array<LogEntry<string>>) ring.push({ msgId: entry.seq, at: entry.at, text: entry.value });
       }
