@@ -1,7 +1,7 @@
 /** The events AgentChatClient emits, with their arguments. */
 import type {
   AgentJoinedFrame, AgentLeftFrame, AgentsFrame, ChallengeFrame, ChannelsFrame, ErrorFrame, InvitedFrame, JoinedFrame, LeftFrame,
-  MsgFrame, PongFrame, ProposalFrame, ProposalStepFrame, ProposalsFrame, ServerFrame, WelcomeFrame, WhoisFrame,
+  HistoryFrame, MsgFrame, PongFrame, ProposalFrame, ProposalStepFrame, ProposalsFrame, ServerFrame, WelcomeFrame, WhoisFrame,
 } from '../protocol/index.js';
 
 /** A frame of a type this client version does not know (a relay extension). */
@@ -53,6 +53,8 @@ export interface ClientEvents {
   complete: [ProposalStepFrame];
   dispute: [ProposalStepFrame];
   proposals: [ProposalsFrame];
+  /** After the replay of a `join(channel, {since})`: how many were replayed, and whether some were no longer kept. */
+  history: [HistoryFrame];
 
   /** Every ERROR frame from the relay, whether or not it rejected a request. */
   server_error: [ErrorFrame];

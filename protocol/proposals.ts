@@ -4,7 +4,10 @@
  * carries and the string its signature covers. Relay plugin, client, CLI and store
  * all read it from here.
  */
-import { acceptSigningString, completeSigningString, disputeSigningString, rejectSigningString } from './signing.js';
+import {
+  acceptSigningString, completeSigningString, disputeSigningString, proposalCanonicalString, proposalSigningString, rejectSigningString,
+  type ProposalSigningFields,
+} from './signing.js';
 
 /** pending → accepted | rejected | expired; accepted → completed | disputed. */
 export const PROPOSAL_STATUSES = ['pending', 'accepted', 'rejected', 'expired', 'completed', 'disputed'] as const;
@@ -38,3 +41,10 @@ export const PROPOSAL_STEP_RULES: Readonly<Record<ProposalStepType, ProposalStep
   COMPLETE: { actor: 'party', requires: 'accepted', becomes: 'completed', field: 'proof', signingString: completeSigningString },
   DISPUTE: { actor: 'party', requires: 'accepted', becomes: 'disputed', field: 'reason', signingString: (id, reason) => disputeSigningString(id, reason ?? '') },
 };
+
+/** The string a PROPOSAL's `sig` covers, in the form its `sig_format` names. */
+export function proposalSignedString(p: ProposalSigningFields & { sig_format?: string; expires_in?: number | null }): string {
+  // A record keeps `expires` as an absolute time and what was signed as `expires_in`.
+  const fields = { ...p, expires: p.expires_in !== undefined ? p.expires_in : p.expires };
+  return p.sig_format === 'json' ? proposalCanonicalString(fields) : proposalSigningString(fields);
+}
