@@ -261,3 +261,20 @@ test('history retention holds in count and bytes, in memory and on disk', async 
   t.deepEqual(bob.pending('MSG').map((m) => m.content), ['m8', 'm9', 'm10']);
   t.is(stored(), 3, 'a restart trims the file to the same bound');
 });
+
+test('a hoster plugin keeps its own state in the store, in its namespace: the example topics survive a restart', async (t) => {
+  const dir = await tempDir(t);
+  const example = '../examples/topic-plugin.mjs';
+  const { default: topics } = (await import(example)) as { default: import('../kernel/index.js').AnyPlugin };
+  const open = await durableRelay(t, dir, { extraPlugins: [topics] });
+  let relay = await open();
+  const alice = await connectAs(t, relay, 'alice');
+  await alice.join('#general');
+  alice.send({ type: 'TOPIC', channel: '#general', topic: 'kept across restarts' });
+  await alice.next('TOPIC');
+  await relay.close();
+  relay = await open();
+  const bob = await connectAs(t, relay, 'bob');
+  bob.send({ type: 'TOPIC', channel: '#general' });
+  t.is((await bob.next('TOPIC')).topic, 'kept across restarts');
+});
