@@ -115,7 +115,7 @@ const ms = (us: number): string => (Number.isFinite(us) ? `${fmt(us / 1000)} ms`
 const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
 const pct = (cores: number): string => (Number.isFinite(cores) ? `${Math.round(cores * 100)}%` : '—');
 
-const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
+const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'agentchat-sqlite': 'agentchat, SQLite', 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
 
 function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -144,6 +144,12 @@ export function detailTable(rows: Row[]): string {
     }
     if (Number.isFinite(r.vsWs) || Number.isFinite(r.vsBare)) {
       out.push(['', '  agentchat ÷ ws / ÷ bare', `${ratio(r.vsWs)} / ${ratio(r.vsBare)}`, '', '', '', '', '', '', '']);
+    }
+    const sqlite = r.cells['agentchat-sqlite'];
+    const bare = r.cells['bare-uws'];
+    if (sqlite && r.cells.agentchat) {
+      const vsBare = bare ? ` / ÷ bare ${ratio(sqlite.metric / bare.metric)}` : '';
+      out.push(['', '  SQLite ÷ memory store', `${ratio(sqlite.metric / r.cells.agentchat.metric)}${vsBare}`, '', '', '', '', '', '', '']);
     }
   }
   return table(['scenario', 'relay', 'figure: median (min–max)', 'rate/s', 'p50', 'p99', 'relay CPU', 'gen CPU', 'other', 'verified'], out);

@@ -27,7 +27,7 @@ const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     reps: { type: 'string', default: '3' },
-    targets: { type: 'string', default: 'agentchat,ws-baseline,bare-uws' },
+    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,ws-baseline,bare-uws' },
     scenarios: { type: 'string' },
     workers: { type: 'string', default: '3' },
     'relay-arg': { type: 'string', multiple: true, default: [] },
@@ -119,8 +119,8 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const wantTargets = (opt.targets ?? '').split(',') as TargetId[];
   const scripts = await buildBenchScripts();
-  const relay = wantTargets.includes('agentchat') ? ensureRelayCli(opt.build ?? false) : { cli: null, reason: 'not requested' };
-  if (!relay.cli && wantTargets.includes('agentchat')) log(`bench: agentchat relay unavailable — ${relay.reason}`);
+  const relay = wantTargets.some((t) => t.startsWith('agentchat')) ? ensureRelayCli(opt.build ?? false) : { cli: null, reason: 'not requested' };
+  if (!relay.cli && wantTargets.some((t) => t.startsWith('agentchat'))) log(`bench: agentchat relay unavailable — ${relay.reason}`);
   const defs = targetDefs(scripts, relay.cli, opt['relay-arg'] ?? [], opt['relay-node-arg'] ?? []).filter((d) => wantTargets.includes(d.id));
   pool = new Pool(scripts.worker, Math.max(2, Number(opt.workers)));
   let runSeq = 1;

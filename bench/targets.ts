@@ -3,7 +3,8 @@
  * A target is a start command whose first stdout line is `<name> listening on ws://HOST:PORT`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -11,7 +12,7 @@ import { build } from 'esbuild';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(REPO, '.tmp', 'bench');
 
-export type TargetId = 'agentchat' | 'ws-baseline' | 'bare-uws';
+export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'ws-baseline' | 'bare-uws';
 
 export interface TargetDef {
   id: TargetId;
@@ -95,6 +96,13 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       // Rate limits raised out of the way; the limiter itself stays in the path.
       // Node flags as `npm start`, the CLI's shebang and the Docker image run it (see scripts/build.mjs).
       args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...relayExtraArgs],
+    });
+    // The same relay on its embedded default: history written behind to SQLite in a fresh data dir.
+    defs.push({
+      id: 'agentchat-sqlite',
+      label: 'agentchat (SQLite store)',
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000',
+        '--data-dir', mkdtempSync(join(tmpdir(), 'agentchat-bench-data-')), ...relayExtraArgs],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });
