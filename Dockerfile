@@ -26,7 +26,7 @@ VOLUME /data
 # The image's own unprivileged user; the relay needs no root (6667 is not a privileged port).
 USER node
 EXPOSE 6667
-# Healthy when the relay answers a PING over a real WebSocket (any frame back means it is serving).
+# Healthy when the relay answers GET /healthz on its own port (no curl needed: Node's fetch).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
-  CMD ["node", "-e", "const W=require('ws');const s=new W('ws://127.0.0.1:'+(process.env.PORT||6667));const t=setTimeout(()=>process.exit(1),4000);s.on('open',()=>s.send(JSON.stringify({type:'PING'})));s.on('message',()=>{clearTimeout(t);s.terminate();process.exit(0)});s.on('error',()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||6667)+'/healthz').then((r)=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--max-semi-space-size=2", "dist/cli.js", "serve", "--host", "0.0.0.0"]

@@ -23,6 +23,8 @@ interface Registered {
   handle: (session: Session, msg: unknown) => void | Promise<void>;
   beforeIdentify: boolean;
   msgClass: boolean;
+  /** Frames of this type received (a field increment: the cheapest counter on the MSG path). */
+  received: number;
 }
 
 export interface DispatchStats {
@@ -56,7 +58,15 @@ export class Dispatcher {
       handle: spec.handle as Registered['handle'],
       beforeIdentify: spec.beforeIdentify === true,
       msgClass: spec.rateClass === 'msg',
+      received: 0,
     });
+  }
+
+  /** Frames received per type (unknown types are not counted: their names are the client's). */
+  counts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [type, spec] of this.types) out[type] = spec.received;
+    return out;
   }
 
   /** Called once every plugin is set up. */
@@ -137,6 +147,7 @@ export class Dispatcher {
       this.outbox.refuse(session, ErrorCode.INVALID_MSG, `unknown message type ${JSON.stringify(type.slice(0, 40))}`, { ref: type.slice(0, 40) });
       return undefined;
     }
+    spec.received++;
     if (session.agentId === null && !spec.beforeIdentify) {
       this.outbox.refuse(session, ErrorCode.AUTH_REQUIRED, `send IDENTIFY before ${type}`, { ref: type });
       return undefined;

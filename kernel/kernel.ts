@@ -9,12 +9,12 @@ import type { Store } from '../store/types.js';
 import { Channels } from './channels.js';
 import type { RelayConfig } from './config.js';
 import { Dispatcher } from './dispatch.js';
-import { HookRegistry } from './hooks.js';
+import { HookRegistry, isPromise } from './hooks.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { Sessions, SessionState, type SocketData } from './session.js';
 import { Timers } from './timers.js';
-import { RelayError, type Logger, type RelayStats, type SessionSlot, type UpgradeRequest } from './types.js';
+import { RelayError, type HttpAnswer, type HttpRoute, type Logger, type RelayStats, type SessionSlot, type UpgradeRequest } from './types.js';
 
 export class Kernel {
   readonly sessions = new Sessions();
@@ -33,7 +33,15 @@ export class Kernel {
     pluginErrors: 0,
     hookTimeouts: 0,
     upgradesRefused: 0,
+    messagesDelivered: 0,
   } satisfies RelayStats;
+  readonly routes = new Map<string, { plugin: string; handler: HttpRoute }>();
+  private readonly sharedValues = new Map<string, unknown>();
+
+  shared<T>(name: string, create: () => T): T {
+    if (!this.sharedValues.has(name)) this.sharedValues.set(name, create());
+    return this.sharedValues.get(name) as T;
+  }
   private readonly slotIndex = new Map<string, number>();
   private nextSessionId = 1;
   /** Set when shutting down: new sockets are refused, sessions close without telling the others. */
@@ -83,6 +91,55 @@ export class Kernel {
         if (slots !== null && i < slots.length) slots[i] = undefined;
       },
     };
+  }
+
+  // ---- HTTP on the relay's port --------------------------------------------------
+
+  route(path: string, handler: HttpRoute, plugin: string): void {
+    const owner = this.routes.get(path);
+    if (owner) throw new Error(`HTTP path ${path} is already answered by plugin ${owner.plugin}; ${plugin} cannot answer it too`);
+    this.routes.set(path, { plugin, handler });
+  }
+
+  /** A plain HTTP request: a plugin's route, or a hint that this is a WebSocket relay. */
+  onHttp(res: HttpResponse, req: HttpRequest): void {
+    const method = req.getMethod().toUpperCase();
+    const path = req.getUrl();
+    const route = method === 'GET' || method === 'HEAD' ? this.routes.get(path) : undefined;
+    if (route === undefined) {
+      res.writeStatus('426 Upgrade Required').end('agentchat relay: connect with a WebSocket client\n');
+      return;
+    }
+    const headers: Record<string, string> = {};
+    req.forEach((name, value) => {
+      headers[name] = value;
+    });
+    const request = { method, path, query: req.getQuery() ?? '', headers, remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
+    let answer: HttpAnswer | Promise<HttpAnswer>;
+    try {
+      answer = route.handler(request);
+    } catch (err) {
+      this.pluginFailed(route.plugin, `GET ${path}`, err);
+      answer = { status: 500, body: 'internal error\n' };
+    }
+    if (!isPromise(answer)) {
+      writeHttp(res, answer, method === 'HEAD');
+      return;
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const timeout = new Promise<HttpAnswer>((resolve) => {
+      const timer = setTimeout(() => resolve({ status: 503, body: `the relay's ${route.plugin} did not answer in time\n` }), this.config.hookTimeoutMs);
+      void answer.finally(() => clearTimeout(timer));
+    });
+    void Promise.race([answer, timeout]).then((a) => a, (err: unknown) => {
+      this.pluginFailed(route.plugin, `GET ${path}`, err);
+      return { status: 500, body: 'internal error\n' };
+    }).then((a) => {
+      if (!aborted) res.cork(() => writeHttp(res, a, method === 'HEAD'));
+    });
   }
 
   // ---- socket lifecycle -----------------------------------------------------
@@ -178,6 +235,12 @@ export class Kernel {
   }
 }
 
+function writeHttp(res: HttpResponse, answer: HttpAnswer, head: boolean): void {
+  res.writeStatus(`${answer.status} ${HTTP_REASONS[answer.status] ?? ''}`.trim());
+  for (const [name, value] of Object.entries(answer.headers ?? {})) res.writeHeader(name, value);
+  res.end(head ? '' : answer.body);
+}
+
 /** An upgrade refusal's default HTTP status, by code. */
 function httpStatusFor(code: string): number {
   switch (code) {
@@ -196,5 +259,6 @@ function httpStatusFor(code: string): number {
 }
 
 const HTTP_REASONS: Record<number, string> = {
+  200: 'OK', 500: 'Internal Server Error',
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable',
 };

@@ -18,6 +18,7 @@ const NO_OPTIONS: JoinOptions = Object.freeze({});
 
 export interface MembershipStats {
   messagesRouted: number;
+  messagesDelivered: number;
 }
 
 /** Finish `then` once `decision` allows it; a refusal is thrown (or rejected with). */
@@ -202,9 +203,11 @@ export class Membership {
     const text = JSON.stringify(frame);
     if (target === null) {
       this.outbox.publishText(channel!, text);
+      this.stats.messagesDelivered += channel!.members.size;
     } else {
       this.outbox.sendRaw(target, text);
       if (target !== session) this.outbox.sendRaw(session, text);
+      this.stats.messagesDelivered += target === session ? 1 : 2;
     }
     this.stats.messagesRouted++;
     this.hooks.notify('delivered', session, frame, text);

@@ -99,10 +99,8 @@ export function createRelayKernel(options: KernelOptions): Relay {
       message: (ws, data, isBinary) => kernel.onMessage(ws, data, isBinary),
       close: (ws, code) => kernel.onClose(ws, code),
     });
-    // Plain HTTP requests get a one-line hint instead of a hanging socket.
-    app.any('/*', (res) => {
-      res.writeStatus('426 Upgrade Required').end('agentchat relay: connect with a WebSocket client\n');
-    });
+    // Plain HTTP: the plugins' routes (health, metrics, …), else a one-line hint instead of a hanging socket.
+    app.any('/*', (res, req) => kernel.onHttp(res, req));
     // Unidentified sessions cannot be in channels: only identified ones are swept.
     kernel.timers.every(Math.max(10, config.slowConsumerCheckMs), () => kernel.outbox.slowConsumers.sweep(kernel.sessions.byAgent.values()), 'kernel');
     return new Promise<void>((resolve, reject) => {
@@ -207,6 +205,9 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
     store: kernel.store,
     plugins,
     handle: (type, spec) => kernel.dispatch.register(type, spec, plugin),
+    route: (path, handler) => kernel.route(path, handler, plugin),
+    shared: (name, create) => kernel.shared(name, create),
+    frameCounts: () => kernel.dispatch.counts(),
     hook: (point, fn) => kernel.hooks.add(point, fn, plugin),
     sessionSlot: (name) => kernel.sessionSlot(name),
     send: (session, frame) => outbox.send(state(session), frame),

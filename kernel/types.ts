@@ -91,6 +91,27 @@ export interface UpgradeRequest {
   readonly url: string;
 }
 
+/** A plain HTTP request on the relay's port (anything but a WebSocket upgrade). */
+export interface HttpRequest {
+  readonly method: string;
+  /** The path, without the query. */
+  readonly path: string;
+  readonly query: string;
+  /** Request headers, names in lower case. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+}
+
+/** What an HTTP route answers. */
+export interface HttpAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body: string;
+}
+
+/** An HTTP route: answers at once or later (the relay waits, bounded by hookTimeoutMs). */
+export type HttpRoute = (request: HttpRequest) => HttpAnswer | Promise<HttpAnswer>;
+
 /** Extra fields an ERROR may carry (PROTOCOL.md § Error codes); plugins may add their own. */
 export interface ErrorExtras {
   /** The specific cause (e.g. a ProposalReason). */
@@ -243,6 +264,8 @@ export interface RelayStats {
   readonly hookTimeouts: number;
   /** Upgrade requests an `upgrade` hook refused. */
   readonly upgradesRefused: number;
+  /** MSG frames written to receivers (a channel message to N members counts N, a DM counts its target and the echo). */
+  readonly messagesDelivered: number;
 }
 
 /**
@@ -272,6 +295,15 @@ export interface RelayApi {
   handle<T>(type: string, spec: MessageTypeSpec<T>): void;
   /** Hook a lifecycle point. */
   hook<K extends HookName>(point: K, fn: HookMap[K]): void;
+  /** Answer GET (and HEAD) requests for `path` on the relay's own port, e.g. '/metrics'. One plugin per path. */
+  route(path: string, handler: HttpRoute): void;
+  /** How many frames of each type clients sent (validated or not), for metrics. */
+  frameCounts(): Readonly<Record<string, number>>;
+  /**
+   * One value per relay under `name`, made by `create` the first time: state a plugin shares
+   * with others by name (e.g. identity's signature counters, read by metrics).
+   */
+  shared<T>(name: string, create: () => T): T;
   /** A typed per-session slot (see SessionSlot); the same name gives the same slot. */
   sessionSlot<T>(name: string): SessionSlot<T>;
   /** Send a frame to one session; `ts` is added. False if the session is closed. */

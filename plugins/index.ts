@@ -1,15 +1,17 @@
 /** The core plugins, on by default, in the order their hooks run, and their options. */
 import type { AnyPlugin } from '../kernel/types.js';
 import { channels, type ChannelsOptions } from './channels/index.js';
+import { health, type HealthOptions } from './health/index.js';
 import { history, type HistoryOptions } from './history/index.js';
 import { identity, sessionKeys, type IdentityOptions, type SessionKey } from './identity/index.js';
 import { listing } from './listing/index.js';
 import { logging, type LoggingOptions } from './logging/index.js';
+import { metrics, type MetricsOptions } from './metrics/index.js';
 import { policy, type PolicyOptions } from './policy/index.js';
 import { proposals, type ProposalsOptions } from './proposals/index.js';
 
-export { channels, history, identity, listing, logging, policy, proposals, sessionKeys };
-export type { ChannelsOptions, HistoryOptions, IdentityOptions, LoggingOptions, PolicyOptions, ProposalsOptions, SessionKey };
+export { channels, health, history, identity, listing, logging, metrics, policy, proposals, sessionKeys };
+export type { ChannelsOptions, HealthOptions, HistoryOptions, MetricsOptions, IdentityOptions, LoggingOptions, PolicyOptions, ProposalsOptions, SessionKey };
 
 /** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
 export interface CorePluginOptions {
@@ -18,9 +20,11 @@ export interface CorePluginOptions {
   channels?: ChannelsOptions;
   history?: HistoryOptions;
   proposals?: ProposalsOptions;
+  health?: HealthOptions;
+  metrics?: MetricsOptions;
 }
 
 /** A fresh list of the core plugins (each call makes new instances). */
 export function corePlugins(): AnyPlugin[] {
-  return [logging(), identity(), channels(), listing(), history(), proposals()];
+  return [logging(), identity(), channels(), listing(), history(), proposals(), health(), metrics()];
 }

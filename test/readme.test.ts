@@ -27,6 +27,8 @@ const SKIP: Record<string, string> = {
   'npm test': 'set-up: runs the whole suite, this file included',
   'npm start -- --plugin ./examples/topic-plugin.mjs --plugin-options \'{"topics":{"maxLength":80}}\'':
     'fixed port 6667; "the topic plugin" test runs the equivalent `node dist/cli.js serve --port 0 --host 127.0.0.1 --plugin ./examples/topic-plugin.mjs --plugin-options …` and uses TOPIC',
+  "curl -s localhost:6667/healthz && curl -s -H 'accept: application/json' localhost:6667/":
+    'fixed port 6667 (npm start); test/ops-http.test.ts requests /healthz and / with Accept: application/json on a relay it started',
   'npx agentchat export --data-dir ./data > proposals.jsonl':
     'reads a relay\'s data dir, which README\'s relay (npm start) would have made; test/store-export.test.ts runs `export --data-dir` on a relay\'s data and verifies every signature offline',
   'npx agentchat serve --policy "python3 examples/policy.py" --policy-points join,message':

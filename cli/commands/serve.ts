@@ -38,6 +38,7 @@ export interface ServeFlags {
   'public-url'?: unknown;
   'data-dir'?: unknown;
   memory?: boolean;
+  'metrics-token'?: unknown;
 }
 
 /**
@@ -50,7 +51,7 @@ export function serveArgv(argv: string[]): string[] {
 
 export function registerServe(prog: Sade): void {
   booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
@@ -59,6 +60,7 @@ export function registerServe(prog: Sade): void {
     .option('-n, --name', `Relay name in WELCOME and CHALLENGE (env SERVER_NAME, default ${DEFAULT_CONFIG.serverName})`)
     .option('--data-dir', 'Where state is kept: one SQLite file, agentchat.db (env DATA_DIR, default ./data)')
     .option('--memory', 'Keep nothing on disk: every channel, invitation, proposal and message is gone on restart')
+    .option('--metrics-token', 'GET /metrics answers only with Authorization: Bearer <token> (env METRICS_TOKEN); /healthz and /readyz stay open')
     .option('--log-messages', 'Log message content (env LOG_MESSAGES=1)')
     .option('--buffer-size', 'Channel messages replayed after JOINED (env MESSAGE_BUFFER_SIZE, default 20)')
     .option('--rate-burst', `MSG burst per connection (env RATE_BURST, default ${DEFAULT_CONFIG.rateMsg.burst})`)
@@ -128,7 +130,12 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
       throw new UsageError(`--public-url ${(err as Error).message}`);
     }
   }
-  if (publicUrls.length > 0) identity.publicUrls = publicUrls;
+  if (publicUrls.length > 0) {
+    identity.publicUrls = publicUrls;
+    pluginOptions.health = { publicUrls };
+  }
+  const metricsToken = pick(flags['metrics-token'], env.METRICS_TOKEN);
+  if (metricsToken !== undefined) pluginOptions.metrics = { token: String(metricsToken) };
   if (Object.keys(identity).length > 0) pluginOptions.identity = identity;
   for (const [plugin, options] of Object.entries(parsePluginOptions(flags['plugin-options']))) {
     pluginOptions[plugin] = { ...(pluginOptions[plugin] as object | undefined), ...options };

@@ -45,6 +45,17 @@ export interface SessionKey {
   verified: boolean;
 }
 
+/** Signature checks identity made, by result (read by the metrics plugin). */
+export interface SignatureCounts {
+  valid: number;
+  invalid: number;
+  replayed: number;
+}
+
+export function signatureCounts(relay: RelayApi): SignatureCounts {
+  return relay.shared<SignatureCounts>('identity.signatures', () => ({ valid: 0, invalid: 0, replayed: 0 }));
+}
+
 /** The identity plugin's slot: a session's key, or undefined for an ephemeral agent (or before IDENTIFY). */
 export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
   return relay.sessionSlot<SessionKey>('identity.key');
@@ -102,6 +113,7 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       const restored = (await saved.entries<RegisteredKey>('key:')).sort(([, a], [, b]) => a.lastSeen - b.lastSeen);
       for (const [key, record] of restored) registry.keep(key.slice('key:'.length), record);
       const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, options.maxReplayEntries);
+      const counts = signatureCounts(relay);
       /** Last displacement per agent id, for the throttle. */
       const displacedAt = new Map<string, number>();
       let ownUrls: AcceptedUrl[] = [];
@@ -270,9 +282,12 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           return new RelayError(ErrorCode.INVALID_SIGNATURE, `signed ts is ${Math.round(skew / 1000)} s from server time (limit ±300 s); check your clock`);
         }
         if (!verifySignature(key, msgSigningString(msg.to, msg.content, msg.ts), msg.sig)) {
+          counts.invalid++;
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'signature does not verify against your key over JSON.stringify({to, content, ts})');
         }
         const seen = replays.check(`${session.agentId}|${msg.sig}`, msg.ts, now);
+        if (seen === 'replay') counts.replayed++;
+        else counts.valid++;
         if (seen === 'replay') return new RelayError('REPLAYED', 'this signed message was already relayed; sign a new one (with a new ts) to send it again');
         if (seen === 'full') return new RelayError(ErrorCode.UNAVAILABLE, 'the relay is remembering as many signed messages as it can; try again in a minute');
       });

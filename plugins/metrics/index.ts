@@ -1,0 +1,80 @@
+/**
+ * metrics: GET /metrics in Prometheus text format (prom-client), read from the kernel's
+ * counters when scraped: nothing per message, no label per agent. `token` keeps the
+ * endpoint private on a public relay (Authorization: Bearer <token>).
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Plugin, RelayApi } from '../../kernel/types.js';
+import { signatureCounts } from '../identity/index.js';
+
+export interface MetricsOptions {
+  /** When set, /metrics answers only requests with `Authorization: Bearer <token>`. */
+  token?: string;
+}
+
+export function metrics(defaults: MetricsOptions = {}): Plugin<MetricsOptions> {
+  return {
+    name: 'metrics',
+    setup(relay: RelayApi, setupOptions: MetricsOptions) {
+      const { token } = { ...defaults, ...setupOptions };
+      const registry = new Registry();
+      const { stats, sessions, channels } = relay;
+      const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []) =>
+        new Gauge({ name, help, labelNames, registers: [registry], collect() { read(this); } });
+      const total = (name: string, help: string, read: () => number) =>
+        new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+
+      gauge('agentchat_sessions', 'Live sessions by state', (g) => {
+        g.set({ state: 'identified' }, sessions.identifiedCount);
+        g.set({ state: 'unidentified' }, sessions.size - sessions.identifiedCount);
+      }, ['state']);
+      gauge('agentchat_channels', 'Channels that exist', (g) => g.set(channels.size));
+      new Counter({
+        name: 'agentchat_frames_received_total', help: 'Client frames received, by type', labelNames: ['type'], registers: [registry],
+        collect() {
+          this.reset();
+          for (const [type, n] of Object.entries(relay.frameCounts())) if (n > 0) this.inc({ type }, n);
+        },
+      });
+      total('agentchat_messages_delivered_total', 'MSG frames written to receivers', () => stats.messagesDelivered);
+      total('agentchat_messages_routed_total', 'MSG frames routed (one per accepted MSG)', () => stats.messagesRouted);
+      total('agentchat_slow_consumer_closes_total', 'Sessions closed for reading too slowly', () => stats.slowConsumers);
+      total('agentchat_connections_total', 'WebSocket connections opened', () => stats.connections);
+      total('agentchat_hook_timeouts_total', 'Async plugin hooks that failed closed on their timeout', () => stats.hookTimeouts);
+      total('agentchat_plugin_errors_total', 'Plugin failures contained', () => stats.pluginErrors);
+      total('agentchat_upgrades_refused_total', 'WebSocket upgrades an upgrade hook refused', () => stats.upgradesRefused);
+
+      // Refusals are rare: counted as they happen, by code (codes are the relay's, not the client's).
+      const refusals = new Counter({ name: 'agentchat_refusals_total', help: 'ERRORs sent to clients, by code', labelNames: ['code'], registers: [registry] });
+      relay.hook('refused', (_session, error) => refusals.inc({ code: error.code }));
+
+      const signatures = signatureCounts(relay);
+      new Counter({
+        name: 'agentchat_signature_verifications_total', help: 'Signed MSGs checked, by result', labelNames: ['result'], registers: [registry],
+        collect() {
+          this.reset();
+          this.inc({ result: 'valid' }, signatures.valid);
+          this.inc({ result: 'invalid' }, signatures.invalid);
+          this.inc({ result: 'replayed' }, signatures.replayed);
+        },
+      });
+
+      const lag = monitorEventLoopDelay({ resolution: 20 });
+      lag.enable();
+      gauge('agentchat_event_loop_lag_seconds', 'Event loop delay over the last scrape interval (p99)', (g) => {
+        g.set(lag.percentile(99) / 1e9);
+        lag.reset();
+      });
+      gauge('agentchat_store_healthy', 'Whether the store takes writes (1) or not (0)', (g) => g.set(relay.store.health() === null ? 1 : 0));
+      relay.hook('close', () => void lag.disable());
+
+      relay.route('/metrics', async (request) => {
+        if (token !== undefined && request.headers.authorization !== `Bearer ${token}`) {
+          return { status: 401, headers: { 'content-type': 'text/plain' }, body: 'metrics need Authorization: Bearer <metrics token>\n' };
+        }
+        return { status: 200, headers: { 'content-type': registry.contentType }, body: await registry.metrics() };
+      });
+    },
+  };
+}
