@@ -94,7 +94,7 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       label: 'agentchat (this relay)',
       // Rate limits raised out of the way; the limiter itself stays in the path.
       // Node flags as `npm start`, the CLI's shebang and the Docker image run it (see scripts/build.mjs).
-      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...relayExtraArgs],
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', '--max-sessions-per-ip', '0', ...relayExtraArgs],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });

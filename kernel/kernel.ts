@@ -32,6 +32,7 @@ export class Kernel {
     pluginErrors: 0,
     hookTimeouts: 0,
     upgradesRefused: 0,
+    refusals: Object.create(null) as Record<string, number>,
   } satisfies RelayStats;
   private readonly slotIndex = new Map<string, number>();
   private nextSessionId = 1;
@@ -66,6 +67,10 @@ export class Kernel {
     this.logger.error('plugin_error', { plugin, where, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 
+  countRefusal(reason: string): void {
+    this.stats.refusals[reason] = (this.stats.refusals[reason] ?? 0) + 1;
+  }
+
   sessionSlot<T>(name: string): SessionSlot<T> {
     let index = this.slotIndex.get(name);
     if (index === undefined) this.slotIndex.set(name, (index = this.slotIndex.size));
@@ -91,18 +96,24 @@ export class Kernel {
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    // Full: refused before any hook or socket, so a flood of upgrades costs one HTTP answer each.
+    if (this.sessions.size >= this.config.maxSessions || this.closing) {
+      this.refuseUpgrade(res, new RelayError(ErrorCode.UNAVAILABLE, this.closing ? 'relay shutting down'
+        : `this relay is at its limit of ${this.config.maxSessions} sessions; try again later`, { reason: 'max_sessions' }));
+      return;
+    }
     if (!this.hooks.has('upgrade')) {
       res.upgrade<SocketData>({ session: undefined, remoteAddress }, key, protocol, extensions, context);
       return;
     }
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     req.forEach((name, value) => {
       headers[name] = value;
     });
     const query = req.getQuery();
-    const request: UpgradeRequest = { remoteAddress, headers, url: req.getUrl() + (query ? `?${query}` : '') };
+    const request: UpgradeRequest = { remoteAddress, clientAddress: remoteAddress, headers, url: req.getUrl() + (query ? `?${query}` : '') };
     const answer = (refusal: RelayError | null) => {
-      if (refusal === null) res.upgrade<SocketData>({ session: undefined, remoteAddress }, key, protocol, extensions, context);
+      if (refusal === null) res.upgrade<SocketData>({ session: undefined, remoteAddress: String(request.clientAddress) }, key, protocol, extensions, context);
       else this.refuseUpgrade(res, refusal);
     };
     const decision = this.hooks.refuse('upgrade', request);
@@ -121,10 +132,12 @@ export class Kernel {
 
   private refuseUpgrade(res: HttpResponse, refusal: RelayError): void {
     this.stats.upgradesRefused++;
+    this.countRefusal(typeof refusal.extras.reason === 'string' ? refusal.extras.reason : refusal.code);
     const status = refusal.extras.status ?? httpStatusFor(refusal.code);
-    res.writeStatus(`${status} ${HTTP_REASONS[status] ?? 'Refused'}`)
-      .writeHeader('content-type', 'text/plain; charset=utf-8')
-      .end(`${refusal.code}: ${refusal.message}\n`);
+    res.writeStatus(`${status} ${HTTP_REASONS[status] ?? 'Refused'}`).writeHeader('content-type', 'text/plain; charset=utf-8');
+    const retry = refusal.extras.retry_after_ms;
+    if (typeof retry === 'number') res.writeHeader('retry-after', String(Math.max(1, Math.ceil(retry / 1000))));
+    res.end(`${refusal.code}: ${refusal.message}\n`);
   }
 
   onOpen(ws: WebSocket<SocketData>): void {

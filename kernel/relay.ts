@@ -7,6 +7,7 @@ import type { us_listen_socket } from 'uWebSockets.js';
 import { Join, Leave, msgCheck, msgSchema, Ping } from '../protocol/schemas.js';
 import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
+import { fdLimit, sessionsWithin } from './fd-limit.js';
 import { createLogger, stderrSink, type LogSink } from './logger.js';
 import type { SessionState, SocketData } from './session.js';
 import type { AnyPlugin, RelayApi, Session } from './types.js';
@@ -48,6 +49,12 @@ export function createRelayKernel(options: KernelOptions): Relay {
   const names = Object.freeze(plugins.map((p) => p.name));
   const config = resolveConfig(configOptions);
   const logger = createLogger(log === undefined ? stderrSink : log);
+  const files = fdLimit();
+  if (config.maxSessions > sessionsWithin(files)) {
+    // Past the descriptor limit accept() fails in a busy loop: refuse at the upgrade well before it.
+    logger.warn('max_sessions_lowered', { max_sessions: sessionsWithin(files), asked: config.maxSessions, fd_limit: files, hint: 'raise `ulimit -n` for more sessions' });
+    config.maxSessions = sessionsWithin(files);
+  }
   const kernel = new Kernel(config, logger);
   registerKernelTypes(kernel);
 
@@ -203,6 +210,7 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
       if (target !== undefined) membership.publish(target, frame);
     },
     error: (session, code, message, extras) => outbox.sendError(state(session), code, message, extras),
+    countRefusal: (reason) => kernel.countRefusal(reason),
     admit: (session, identity) => membership.admit(state(session), identity),
     join: (session, channel) => membership.join(state(session), channel),
     leave: (session, channel) => membership.leave(state(session), channel),

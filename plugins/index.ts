@@ -3,16 +3,18 @@ import type { AnyPlugin } from '../kernel/types.js';
 import { channels, type ChannelsOptions } from './channels/index.js';
 import { history, type HistoryOptions } from './history/index.js';
 import { identity, sessionKeys, type IdentityOptions, type SessionKey } from './identity/index.js';
+import { limits, type LimitsOptions } from './limits/index.js';
 import { listing } from './listing/index.js';
 import { logging, type LoggingOptions } from './logging/index.js';
 import { policy, type PolicyOptions } from './policy/index.js';
 import { proposals, type ProposalsOptions } from './proposals/index.js';
 
-export { channels, history, identity, listing, logging, policy, proposals, sessionKeys };
-export type { ChannelsOptions, HistoryOptions, IdentityOptions, LoggingOptions, PolicyOptions, ProposalsOptions, SessionKey };
+export { channels, history, identity, limits, listing, logging, policy, proposals, sessionKeys };
+export type { ChannelsOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, PolicyOptions, ProposalsOptions, SessionKey };
 
 /** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
 export interface CorePluginOptions {
+  limits?: LimitsOptions;
   logging?: LoggingOptions;
   identity?: IdentityOptions;
   channels?: ChannelsOptions;
@@ -22,5 +24,5 @@ export interface CorePluginOptions {
 
 /** A fresh list of the core plugins (each call makes new instances). */
 export function corePlugins(): AnyPlugin[] {
-  return [logging(), identity(), channels(), listing(), history(), proposals()];
+  return [limits(), logging(), identity(), channels(), listing(), history(), proposals()];
 }
