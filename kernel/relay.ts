@@ -184,8 +184,8 @@ function registerKernelTypes(kernel: Kernel): void {
   const { membership, outbox, dispatch } = kernel;
   dispatch.register('JOIN', { schema: Join, handle: (s, m) => membership.join(s as SessionState, m.channel) }, 'kernel');
   dispatch.register('LEAVE', { schema: Leave, handle: (s, m) => membership.leave(s as SessionState, m.channel) }, 'kernel');
-  const max = kernel.config.maxContentChars;
-  dispatch.register('MSG', { schema: msgSchema(max), check: msgCheck(max), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
+  const { maxContentChars: max, maxContentBytes: bytes } = kernel.config;
+  dispatch.register('MSG', { schema: msgSchema(max, bytes), check: msgCheck(max, bytes), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
   dispatch.register('PING', { schema: Ping, beforeIdentify: true, handle: (s) => void outbox.send(s as SessionState, { type: 'PONG' }) }, 'kernel');
 }
 

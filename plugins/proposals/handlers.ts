@@ -8,10 +8,12 @@ import { deliver, proposalFrame, stepFrame } from './frames.js';
 import type { Signer } from './signer.js';
 import { PROPOSAL_STEP_RULES as STEPS, type ProposalStepType as StepType } from '../../protocol/proposals.js';
 import { checkActor, checkState, notFound } from './steps.js';
-import { newProposalId, type ProposalStore, type StoredProposal } from './store.js';
+import { newProposalId, sizeOf, type ProposalStore, type StoredProposal } from './store.js';
 
 /** Longest `expires` a PROPOSAL may ask for: 30 days, in seconds. */
 export const MAX_EXPIRES_SEC = 30 * 24 * 60 * 60;
+/** Extension: a pending proposal sent without `expires` expires after 7 days (its record shows `expires`, `expires_in` stays null). */
+export const DEFAULT_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** What the four step messages have in common (each schema validates its own field). */
 export interface StepMessage {
@@ -45,9 +47,6 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
     if (!signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     signer.verify(session, proposalSigningString(msg), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
     const createdAt = now();
-    const noRoom = store.roomFor(from, createdAt);
-    if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish');
-    if (noRoom === 'relay_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'this relay holds as many open proposals as it can; try again later');
     const record: StoredProposal = {
       id: newProposalId(createdAt),
       from,
@@ -57,7 +56,7 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       currency: msg.currency ?? null,
       payment_code: msg.payment_code ?? null,
       terms: msg.terms ?? null,
-      expires: msg.expires == null ? null : createdAt + Math.round(msg.expires * 1000),
+      expires: createdAt + (msg.expires == null ? DEFAULT_LIFETIME_MS : Math.round(msg.expires * 1000)),
       expires_in: msg.expires ?? null,
       status: 'pending',
       created_at: createdAt,
@@ -65,6 +64,10 @@ export function proposeHandler({ relay, store, signer, now }: HandlerContext) {
       sig: msg.sig,
       steps: [],
     };
+    const noRoom = store.roomFor(from, createdAt, msg.to, sizeOf(record));
+    if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish', { reason: 'proposer_open_limit' });
+    if (noRoom === 'recipient_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `${msg.to} has too many open proposals to take another; try again later`, { reason: 'recipient_open_limit' });
+    if (noRoom === 'relay_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'this relay holds as many open proposals as it can; try again later', { reason: 'relay_proposal_limit' });
     store.add(record);
     deliver(relay, record, proposalFrame(record));
   };
@@ -84,7 +87,7 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
     signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
     checkState(type, record);
     store.transition(record, rule.becomes, at);
-    record.steps.push({ type, by: actor, at, [rule.field]: value, sig: msg.sig });
+    store.addStep(record, { type, by: actor, at, [rule.field]: value, sig: msg.sig });
     deliver(relay, record, stepFrame(type, record, actor, rule.field, value, msg.sig));
   };
 }

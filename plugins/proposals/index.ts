@@ -11,10 +11,14 @@ import { createSigner } from './signer.js';
 import { ProposalStore } from './store.js';
 
 export interface ProposalsOptions {
-  /** Open (pending or accepted) proposals an agent may have as proposer (default 1,000). */
+  /** Open (pending or accepted) proposals an agent (a key) may have as proposer (default 100). */
   maxOpenPerAgent?: number;
+  /** Open proposals an agent may have as recipient (default 100). */
+  maxOpenPerRecipient?: number;
   /** Proposals the relay keeps in all; finished ones are evicted first (default 50,000). */
   maxProposals?: number;
+  /** Bytes of proposal records (as JSON) the relay keeps in all; finished ones are evicted first (default 32 MiB). */
+  maxBytes?: number;
   /** How long finished and expired proposals stay readable (default 24 h). */
   retentionMs?: number;
   /** Most proposals one PROPOSALS answer lists, newest first (default 100). */
@@ -34,8 +38,10 @@ export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOpti
       const options = { ...defaults, ...setupOptions };
       const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
       const store = new ProposalStore({
-        maxOpenPerAgent: options.maxOpenPerAgent ?? 1_000,
+        maxOpenPerAgent: options.maxOpenPerAgent ?? 100,
+        maxOpenPerRecipient: options.maxOpenPerRecipient ?? 100,
         maxProposals: options.maxProposals ?? 50_000,
+        maxBytes: options.maxBytes ?? 32 * 1024 * 1024,
         retentionMs,
       });
       const now = options.now ?? Date.now;
