@@ -44,8 +44,12 @@ export const Verify = type({ type: literal('VERIFY'), sig: Signature });
 export const Join = type({ type: literal('JOIN'), channel: ChannelName });
 export const Leave = type({ type: literal('LEAVE'), channel: ChannelName });
 export const Ping = type({ type: literal('PING') });
-export const ListChannels = type({ type: literal('LIST_CHANNELS') });
-export const ListAgents = type({ type: literal('LIST_AGENTS'), channel: ChannelName });
+/** Extension: where a paged answer goes on (the `cursor` of the previous page). */
+const Cursor = optional(text(64));
+/** Bound on one paged answer (LIST_CHANNELS, LIST_AGENTS, LIST_PROPOSALS), in bytes of JSON. */
+export const MAX_PAGE_BYTES = 64 * 1024;
+export const ListChannels = type({ type: literal('LIST_CHANNELS'), cursor: Cursor });
+export const ListAgents = type({ type: literal('LIST_AGENTS'), channel: ChannelName, cursor: Cursor });
 export const CreateChannel = type({
   type: literal('CREATE_CHANNEL'),
   channel: ChannelName,
@@ -155,6 +159,7 @@ export const ListProposals = type({
   type: literal('LIST_PROPOSALS'),
   status: optional(ProposalStatus),
   role: optional(enums(PROPOSAL_ROLES)),
+  cursor: Cursor,
 });
 
 export type IdentifyMessage = Infer<typeof Identify>;
@@ -164,6 +169,7 @@ export type LeaveMessage = Infer<typeof Leave>;
 export type MsgMessage = Infer<typeof Msg>;
 export type CreateChannelMessage = Infer<typeof CreateChannel>;
 export type InviteMessage = Infer<typeof Invite>;
+export type ListChannelsMessage = Infer<typeof ListChannels>;
 export type ListAgentsMessage = Infer<typeof ListAgents>;
 export type WhoisMessage = Infer<typeof Whois>;
 export type ProposalMessage = Infer<typeof Proposal>;

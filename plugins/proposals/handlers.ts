@@ -1,7 +1,7 @@
 /** The handlers of PROPOSAL, the four steps and LIST_PROPOSALS. */
 import { ErrorCode } from '../../protocol/errors.js';
 import type { ProposalsFrame } from '../../protocol/messages.js';
-import type { ListProposalsMessage, ProposalMessage } from '../../protocol/schemas.js';
+import { MAX_PAGE_BYTES, type ListProposalsMessage, type ProposalMessage } from '../../protocol/schemas.js';
 import { proposalSigningString } from '../../protocol/signing.js';
 import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
 import { deliver, proposalFrame, stepFrame } from './frames.js';
@@ -95,9 +95,21 @@ export function stepHandler(type: StepType, { relay, store, signer, now }: Handl
 export function listHandler({ relay, store, now, maxListed }: HandlerContext) {
   return (session: Session, msg: ListProposalsMessage): void => {
     const all = store.list(session.agentId!, now(), { status: msg.status, role: msg.role });
-    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list: all.slice(0, maxListed) };
-    // Extension: the newest `maxListed` were sent; filter by status or role to see others.
-    if (all.length > maxListed) frame.truncated = true;
+    // Newest first: a cursor is the last id of the previous page, and the page starts after it.
+    const start = msg.cursor === undefined ? 0 : all.findIndex((r) => r.id === msg.cursor) + 1;
+    const list: StoredProposal[] = [];
+    let bytes = 256;
+    for (let i = start; i < all.length && list.length < maxListed; i++) {
+      bytes += sizeOf(all[i]) + 1;
+      if (bytes > MAX_PAGE_BYTES && list.length > 0) break;
+      list.push(all[i]);
+    }
+    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list };
+    // Extension: at most `maxListed` records and 64 KiB a frame; `cursor` asks for the next page.
+    if (start + list.length < all.length) {
+      frame.truncated = true;
+      if (list.length > 0) frame.cursor = list[list.length - 1].id;
+    }
     relay.send(session, frame);
   };
 }
