@@ -15,6 +15,9 @@ import { Sessions, SessionState, type SocketData } from './session.js';
 import { Timers } from './timers.js';
 import { RelayError, type Logger, type RelayStats, type SessionSlot, type UpgradeRequest } from './types.js';
 
+/** Stack traces logged per flood window relay-wide; the rest are counted in one line. */
+const PLUGIN_ERRORS_LOGGED_PER_WINDOW = 20;
+
 export class Kernel {
   readonly sessions = new Sessions();
   readonly channels: Channels;
@@ -35,6 +38,8 @@ export class Kernel {
     refusals: Object.create(null) as Record<string, number>,
   } satisfies RelayStats;
   private readonly slotIndex = new Map<string, number>();
+  /** Plugin errors logged in the current window, relay-wide. */
+  private errorLog = { since: 0, logged: 0, suppressed: 0 };
   private nextSessionId = 1;
   /** Set when shutting down: new sockets are refused, sessions close without telling the others. */
   private closing = false;
@@ -64,7 +69,19 @@ export class Kernel {
 
   pluginFailed(plugin: string, where: string, err: unknown): void {
     this.stats.pluginErrors++;
-    this.logger.error('plugin_error', { plugin, where, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    // A client that can trigger a bug must not fill the disk: a few stack traces a window, then a count.
+    const now = Date.now();
+    if (now - this.errorLog.since > this.config.floodWindowMs) {
+      if (this.errorLog.suppressed > 0) this.logger.error('plugin_errors_not_logged', { count: this.errorLog.suppressed, window_ms: this.config.floodWindowMs });
+      this.errorLog = { since: now, logged: 0, suppressed: 0 };
+    }
+    if (this.errorLog.logged >= PLUGIN_ERRORS_LOGGED_PER_WINDOW) {
+      this.errorLog.suppressed++;
+      return;
+    }
+    this.errorLog.logged++;
+    const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.logger.error('plugin_error', { plugin, where, error: error.length > 2000 ? error.slice(0, 2000) + '…' : error });
   }
 
   countRefusal(reason: string): void {
