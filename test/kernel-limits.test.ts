@@ -266,7 +266,8 @@ test('a member of many busy channels that stops reading, then reads on, sees ERR
     slowConsumerCheckMs: 60_000,
     rateOther: { burst: 1_000_000, perSec: 1_000_000 },
     maxChannelsPerAgent: K + 10,
-    pluginOptions: { channels: { maxCreatedPerAgent: K + 10 } },
+    // One publisher makes all K rooms at once: the per-address creation quotas are off here.
+    pluginOptions: { channels: { maxCreatedPerAgent: K + 10, createsPerMinute: 0, maxCreatedPerIp: K + 10 } },
   });
   const slow = await connectAs(t, relay, 'slow');
   const publisher = await connectAs(t, relay, 'publisher');
@@ -276,8 +277,8 @@ test('a member of many busy channels that stops reading, then reads on, sees ERR
   for (const room of rooms) slow.send({ type: 'JOIN', channel: room });
   for (const room of rooms) await slow.next('JOINED', (f) => f.channel === room);
   pause(slow);
-  // The largest frame the kernel plans for: every character JSON-escaped to 6 bytes.
-  const content = '\u0001'.repeat(4096);
+  // The largest content the kernel lets through: 16 KiB once JSON-escaped (6 bytes a character).
+  const content = '\u0001'.repeat(Math.floor(relay.config.maxContentBytes / 6));
   const deadline = Date.now() + 10_000;
   for (let i = 0; relay.api.stats.slowConsumers === 0; i++) {
     if (Date.now() > deadline) throw new Error(`no slow consumer detected after ${i} messages`);
