@@ -87,6 +87,9 @@ export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reaso
   return { cli, reason: '' };
 }
 
+/** All bench traffic comes from 127.0.0.1: the per-address limits are turned off. */
+const NO_ADDRESS_LIMITS = ['--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', '--max-sessions-per-ip', '0'];
+
 export function targetDefs(scripts: { baseline: string; bare: string }, cli: string | null, relayExtraArgs: string[], relayNodeArgs: string[] = []): TargetDef[] {
   const defs: TargetDef[] = [];
   if (cli) {
@@ -95,13 +98,13 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       label: 'agentchat (this relay)',
       // Rate limits raised out of the way; the limiter itself stays in the path.
       // Node flags as `npm start`, the CLI's shebang and the Docker image run it (see scripts/build.mjs).
-      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...relayExtraArgs],
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS, ...relayExtraArgs],
     });
     // The same relay on its embedded default: history written behind to SQLite in a fresh data dir.
     defs.push({
       id: 'agentchat-sqlite',
       label: 'agentchat (SQLite store)',
-      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000',
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS,
         '--data-dir', mkdtempSync(join(tmpdir(), 'agentchat-bench-data-')), ...relayExtraArgs],
     });
   }

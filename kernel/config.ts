@@ -24,6 +24,8 @@ export interface RelayConfig {
   maxPayloadBytes: number;
   /** Longest MSG content, in characters. */
   maxContentChars: number;
+  /** Largest MSG content once JSON-escaped, in UTF-8 bytes: 4,096 control characters relay as 24 KB. */
+  maxContentBytes: number;
   maxChannels: number;
   maxChannelsPerAgent: number;
   maxSessions: number;
@@ -58,6 +60,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   tls: null,
   maxPayloadBytes: 64 * 1024,
   maxContentChars: 4096,
+  maxContentBytes: 16 * 1024,
   maxChannels: 10_000,
   maxChannelsPerAgent: 100,
   maxSessions: 100_000,

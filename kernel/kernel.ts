@@ -16,6 +16,9 @@ import { Sessions, SessionState, type SocketData } from './session.js';
 import { Timers } from './timers.js';
 import { RelayError, type HttpAnswer, type HttpRoute, type Logger, type RelayStats, type SessionSlot, type UpgradeRequest } from './types.js';
 
+/** Stack traces logged per flood window relay-wide; the rest are counted in one line. */
+const PLUGIN_ERRORS_LOGGED_PER_WINDOW = 20;
+
 export class Kernel {
   readonly sessions = new Sessions();
   readonly channels: Channels;
@@ -34,6 +37,7 @@ export class Kernel {
     hookTimeouts: 0,
     upgradesRefused: 0,
     messagesDelivered: 0,
+    refusals: Object.create(null) as Record<string, number>,
   } satisfies RelayStats;
   readonly routes = new Map<string, { plugin: string; handler: HttpRoute }>();
   private readonly sharedValues = new Map<string, unknown>();
@@ -43,6 +47,8 @@ export class Kernel {
     return this.sharedValues.get(name) as T;
   }
   private readonly slotIndex = new Map<string, number>();
+  /** Plugin errors logged in the current window, relay-wide. */
+  private errorLog = { since: 0, logged: 0, suppressed: 0 };
   private nextSessionId = 1;
   /** Set when shutting down: new sockets are refused, sessions close without telling the others. */
   private closing = false;
@@ -73,7 +79,23 @@ export class Kernel {
 
   pluginFailed(plugin: string, where: string, err: unknown): void {
     this.stats.pluginErrors++;
-    this.logger.error('plugin_error', { plugin, where, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    // A client that can trigger a bug must not fill the disk: a few stack traces a window, then a count.
+    const now = Date.now();
+    if (now - this.errorLog.since > this.config.floodWindowMs) {
+      if (this.errorLog.suppressed > 0) this.logger.error('plugin_errors_not_logged', { count: this.errorLog.suppressed, window_ms: this.config.floodWindowMs });
+      this.errorLog = { since: now, logged: 0, suppressed: 0 };
+    }
+    if (this.errorLog.logged >= PLUGIN_ERRORS_LOGGED_PER_WINDOW) {
+      this.errorLog.suppressed++;
+      return;
+    }
+    this.errorLog.logged++;
+    const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.logger.error('plugin_error', { plugin, where, error: error.length > 2000 ? error.slice(0, 2000) + '…' : error });
+  }
+
+  countRefusal(reason: string): void {
+    this.stats.refusals[reason] = (this.stats.refusals[reason] ?? 0) + 1;
   }
 
   sessionSlot<T>(name: string): SessionSlot<T> {
@@ -150,18 +172,24 @@ export class Kernel {
     const protocol = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
     const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString();
+    // Full: refused before any hook or socket, so a flood of upgrades costs one HTTP answer each.
+    if (this.sessions.size >= this.config.maxSessions || this.closing) {
+      this.refuseUpgrade(res, new RelayError(ErrorCode.UNAVAILABLE, this.closing ? 'relay shutting down'
+        : `this relay is at its limit of ${this.config.maxSessions} sessions; try again later`, { reason: 'max_sessions' }));
+      return;
+    }
     if (!this.hooks.has('upgrade')) {
       res.upgrade<SocketData>({ session: undefined, remoteAddress }, key, protocol, extensions, context);
       return;
     }
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
     req.forEach((name, value) => {
       headers[name] = value;
     });
     const query = req.getQuery();
-    const request: UpgradeRequest = { remoteAddress, headers, url: req.getUrl() + (query ? `?${query}` : '') };
+    const request: UpgradeRequest = { remoteAddress, clientAddress: remoteAddress, headers, url: req.getUrl() + (query ? `?${query}` : '') };
     const answer = (refusal: RelayError | null) => {
-      if (refusal === null) res.upgrade<SocketData>({ session: undefined, remoteAddress }, key, protocol, extensions, context);
+      if (refusal === null) res.upgrade<SocketData>({ session: undefined, remoteAddress: String(request.clientAddress) }, key, protocol, extensions, context);
       else this.refuseUpgrade(res, refusal);
     };
     const decision = this.hooks.refuse('upgrade', request);
@@ -180,10 +208,12 @@ export class Kernel {
 
   private refuseUpgrade(res: HttpResponse, refusal: RelayError): void {
     this.stats.upgradesRefused++;
+    this.countRefusal(typeof refusal.extras.reason === 'string' ? refusal.extras.reason : refusal.code);
     const status = refusal.extras.status ?? httpStatusFor(refusal.code);
-    res.writeStatus(`${status} ${HTTP_REASONS[status] ?? 'Refused'}`)
-      .writeHeader('content-type', 'text/plain; charset=utf-8')
-      .end(`${refusal.code}: ${refusal.message}\n`);
+    res.writeStatus(`${status} ${HTTP_REASONS[status] ?? 'Refused'}`).writeHeader('content-type', 'text/plain; charset=utf-8');
+    const retry = refusal.extras.retry_after_ms;
+    if (typeof retry === 'number') res.writeHeader('retry-after', String(Math.max(1, Math.ceil(retry / 1000))));
+    res.end(`${refusal.code}: ${refusal.message}\n`);
   }
 
   onOpen(ws: WebSocket<SocketData>): void {

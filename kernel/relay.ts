@@ -9,6 +9,7 @@ import { memoryStore } from '../store/memory.js';
 import type { Store } from '../store/types.js';
 import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
+import { fdLimit, sessionsWithin } from './fd-limit.js';
 import { createLogger, stderrSink, type LogSink } from './logger.js';
 import type { SessionState, SocketData } from './session.js';
 import type { AnyPlugin, RelayApi, Session } from './types.js';
@@ -52,6 +53,12 @@ export function createRelayKernel(options: KernelOptions): Relay {
   const names = Object.freeze(plugins.map((p) => p.name));
   const config = resolveConfig(configOptions);
   const logger = createLogger(log === undefined ? stderrSink : log);
+  const files = fdLimit();
+  if (config.maxSessions > sessionsWithin(files)) {
+    // Past the descriptor limit accept() fails in a busy loop: refuse at the upgrade well before it.
+    logger.warn('max_sessions_lowered', { max_sessions: sessionsWithin(files), asked: config.maxSessions, fd_limit: files, hint: 'raise `ulimit -n` for more sessions' });
+    config.maxSessions = sessionsWithin(files);
+  }
   const kernel = new Kernel(config, logger, store);
   registerKernelTypes(kernel);
 
@@ -187,8 +194,8 @@ function registerKernelTypes(kernel: Kernel): void {
     handle: (s, m) => membership.join(s as SessionState, m.channel, m.since === undefined && m.history === undefined ? undefined : { since: m.since, history: m.history }),
   }, 'kernel');
   dispatch.register('LEAVE', { schema: Leave, handle: (s, m) => membership.leave(s as SessionState, m.channel) }, 'kernel');
-  const max = kernel.config.maxContentChars;
-  dispatch.register('MSG', { schema: msgSchema(max), check: msgCheck(max), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
+  const { maxContentChars: max, maxContentBytes: bytes } = kernel.config;
+  dispatch.register('MSG', { schema: msgSchema(max, bytes), check: msgCheck(max, bytes), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
   dispatch.register('PING', { schema: Ping, beforeIdentify: true, handle: (s) => void outbox.send(s as SessionState, { type: 'PONG' }) }, 'kernel');
 }
 
@@ -217,6 +224,7 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
       if (target !== undefined) membership.publish(target, frame);
     },
     error: (session, code, message, extras) => outbox.sendError(state(session), code, message, extras),
+    countRefusal: (reason) => kernel.countRefusal(reason),
     admit: (session, identity) => membership.admit(state(session), identity),
     join: (session, channel, options) => membership.join(state(session), channel, options),
     leave: (session, channel) => membership.leave(state(session), channel),

@@ -19,7 +19,7 @@ export interface Session {
   readonly name: string | null;
   /** Channels this session is a member of. */
   readonly channels: ReadonlySet<string>;
-  /** Remote address as text (IPv4 or IPv6), as the upgrade hook saw it. */
+  /** The client's address as text (IPv4 or IPv6): the peer's, or the one an upgrade hook set as `clientAddress` (a trusted proxy's X-Forwarded-For). */
   readonly remoteAddress: string;
   /** ms since epoch. */
   readonly connectedAt: number;
@@ -83,8 +83,14 @@ export type InboundFrame = Readonly<Record<string, unknown>> & { readonly type: 
 
 /** The HTTP request of a WebSocket upgrade, before any session exists. */
 export interface UpgradeRequest {
-  /** The peer's address as text (IPv4 or IPv6). */
+  /** The peer's address as text (IPv4 or IPv6): the TCP peer, possibly a proxy. */
   readonly remoteAddress: string;
+  /**
+   * The client's address, `remoteAddress` unless a hook set it (e.g. the limits plugin
+   * from X-Forwarded-For of a trusted proxy). Later hooks see it; the session's
+   * `remoteAddress` is this value.
+   */
+  clientAddress: string;
   /** Request headers, names in lower case. */
   readonly headers: Readonly<Record<string, string>>;
   /** Path and query, e.g. '/?token=x'. */
@@ -262,10 +268,12 @@ export interface RelayStats {
   readonly pluginErrors: number;
   /** Async hooks that did not settle within hookTimeoutMs (each failed closed). */
   readonly hookTimeouts: number;
-  /** Upgrade requests an `upgrade` hook refused. */
+  /** Upgrade requests an `upgrade` hook (or the session limit) refused. */
   readonly upgradesRefused: number;
   /** MSG frames written to receivers (a channel message to N members counts N, a DM counts its target and the echo). */
   readonly messagesDelivered: number;
+  /** Refusals of abuse limits by reason (e.g. `conns_per_ip`, `max_sessions`): what a metrics plugin exports. */
+  readonly refusals: Readonly<Record<string, number>>;
 }
 
 /**
@@ -325,6 +333,8 @@ export interface RelayApi {
   leave(session: Session, channel: string): void;
   /** Close a session's socket with a WebSocket close code. */
   disconnect(session: Session, code: number, reason: string): void;
+  /** Count one refusal under `reason` in `stats.refusals` (limits a plugin enforces). */
+  countRefusal(reason: string): void;
   /** A repeating timer the relay clears on close (unref'd: it never keeps the process up). */
   every(ms: number, fn: () => void): void;
   /** A one-shot timer the relay clears on close; returns a cancel function. */

@@ -4,17 +4,19 @@ import { channels, type ChannelsOptions } from './channels/index.js';
 import { health, type HealthOptions } from './health/index.js';
 import { history, type HistoryOptions } from './history/index.js';
 import { identity, sessionKeys, type IdentityOptions, type SessionKey } from './identity/index.js';
+import { limits, type LimitsOptions } from './limits/index.js';
 import { listing } from './listing/index.js';
 import { logging, type LoggingOptions } from './logging/index.js';
 import { metrics, type MetricsOptions } from './metrics/index.js';
 import { policy, type PolicyOptions } from './policy/index.js';
 import { proposals, type ProposalsOptions } from './proposals/index.js';
 
-export { channels, health, history, identity, listing, logging, metrics, policy, proposals, sessionKeys };
-export type { ChannelsOptions, HealthOptions, HistoryOptions, MetricsOptions, IdentityOptions, LoggingOptions, PolicyOptions, ProposalsOptions, SessionKey };
+export { channels, health, history, identity, limits, listing, logging, metrics, policy, proposals, sessionKeys };
+export type { ChannelsOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, PolicyOptions, ProposalsOptions, SessionKey };
 
 /** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
 export interface CorePluginOptions {
+  limits?: LimitsOptions;
   logging?: LoggingOptions;
   identity?: IdentityOptions;
   channels?: ChannelsOptions;
@@ -26,5 +28,5 @@ export interface CorePluginOptions {
 
 /** A fresh list of the core plugins (each call makes new instances). */
 export function corePlugins(): AnyPlugin[] {
-  return [logging(), identity(), channels(), listing(), history(), proposals(), health(), metrics()];
+  return [limits(), logging(), identity(), channels(), listing(), history(), proposals(), health(), metrics()];
 }

@@ -36,8 +36,9 @@ export interface JoinedFrame extends Stamped { type: 'JOINED'; channel: string; 
 export interface LeftFrame extends Stamped { type: 'LEFT'; channel: string }
 export interface AgentJoinedFrame extends Stamped { type: 'AGENT_JOINED'; channel: string; agent: string; name?: string }
 export interface AgentLeftFrame extends Stamped { type: 'AGENT_LEFT'; channel: string; agent: string; name?: string }
-export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number }> }
-export interface AgentsFrame extends Stamped { type: 'AGENTS'; channel: string; list: string[] }
+/** Extension: `cursor` is present when more follow; send it back in the request for the next page. */
+export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number }>; cursor?: string }
+export interface AgentsFrame extends Stamped { type: 'AGENTS'; channel: string; list: string[]; cursor?: string }
 export interface WhoisFrame extends Stamped {
   type: 'WHOIS';
   agent: string;
@@ -119,6 +120,8 @@ export interface ProposalsFrame extends Stamped {
   list: ProposalRecord[];
   /** Present when there were more than the relay lists at once. */
   truncated?: true;
+  /** Extension: with `truncated`, the last id listed; send it back as `cursor` for the next (older) page. */
+  cursor?: string;
 }
 
 export type ServerFrame =

@@ -53,8 +53,12 @@ export const Join = type({
 });
 export const Leave = type({ type: literal('LEAVE'), channel: ChannelName });
 export const Ping = type({ type: literal('PING') });
-export const ListChannels = type({ type: literal('LIST_CHANNELS') });
-export const ListAgents = type({ type: literal('LIST_AGENTS'), channel: ChannelName });
+/** Extension: where a paged answer goes on (the `cursor` of the previous page). */
+const Cursor = optional(text(64));
+/** Bound on one paged answer (LIST_CHANNELS, LIST_AGENTS, LIST_PROPOSALS), in bytes of JSON. */
+export const MAX_PAGE_BYTES = 64 * 1024;
+export const ListChannels = type({ type: literal('LIST_CHANNELS'), cursor: Cursor });
+export const ListAgents = type({ type: literal('LIST_AGENTS'), channel: ChannelName, cursor: Cursor });
 export const CreateChannel = type({
   type: literal('CREATE_CHANNEL'),
   channel: ChannelName,
@@ -64,12 +68,49 @@ export const Invite = type({ type: literal('INVITE'), channel: ChannelName, agen
 /** Extension: look up an agent's public key to verify its signatures yourself. */
 export const Whois = type({ type: literal('WHOIS'), agent: AgentId });
 
-/** MSG schema for a given content limit (configurable per relay). */
-export function msgSchema(maxContent: number) {
+/** Default bound on a MSG content's serialized (JSON-escaped, UTF-8) size: what the relay stores and relays. */
+export const MAX_CONTENT_BYTES = 16 * 1024;
+
+/**
+ * Bytes `text` takes inside a JSON string as JSON.stringify writes it, in UTF-8: a
+ * control character is 6 (`\u0001`) or 2 (`\n`), a quote or backslash 2, a lone
+ * surrogate 6, a pair 4. A count, not a serialization: nothing is allocated.
+ */
+export function jsonStringBytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += c >= 0x20 ? (c === 0x22 || c === 0x5c ? 2 : 1) : c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += c >= 0xd800 && c <= 0xdfff ? 6 : 3;
+  }
+  return bytes;
+}
+
+/** Most bytes a string of `chars` UTF-16 units can take JSON-escaped: below `maxBytes` it needs no count. */
+const WORST_BYTES_PER_CHAR = 6;
+
+/** MSG content: at most `maxChars` characters and `maxBytes` bytes once JSON-escaped. */
+export const content = (maxChars: number, maxBytes: number): Struct<string, null> =>
+  define<string>('text', (v) => {
+    if (typeof v !== 'string') return 'must be a string';
+    if (v.length > maxChars) return `is ${v.length} characters; the limit is ${maxChars}`;
+    if (v.length * WORST_BYTES_PER_CHAR > maxBytes) {
+      const bytes = jsonStringBytes(v);
+      if (bytes > maxBytes) return `is ${bytes} bytes once JSON-escaped (control characters take 6); the limit is ${maxBytes} bytes`;
+    }
+    return true;
+  });
+
+/** MSG schema for given content limits (configurable per relay). */
+export function msgSchema(maxContent: number, maxContentBytes = MAX_CONTENT_BYTES) {
   return type({
     type: literal('MSG'),
     to: Target,
-    content: text(maxContent),
+    content: content(maxContent, maxContentBytes),
     ts: optional(Timestamp),
     sig: optional(Signature),
   });
@@ -78,16 +119,19 @@ export const Msg = msgSchema(4096);
 
 /**
  * The MSG schema as a plain predicate, for the per-message path (superstruct costs ~2 µs
- * a frame, this ~0.1 µs). It accepts exactly what msgSchema(maxContent) accepts; a test
- * holds the two together. The kernel still runs the schema when this says no, to name
- * the failing field.
+ * a frame, this ~0.1 µs). It accepts exactly what msgSchema(maxContent, maxContentBytes)
+ * accepts; a test holds the two together. The kernel still runs the schema when this
+ * says no, to name the failing field. The byte count runs only for content long
+ * enough to possibly exceed the byte limit (past 2,730 characters at the defaults).
  */
-export function msgCheck(maxContent: number): (frame: Record<string, unknown>) => boolean {
+export function msgCheck(maxContent: number, maxContentBytes = MAX_CONTENT_BYTES): (frame: Record<string, unknown>) => boolean {
+  const countAbove = Math.floor(maxContentBytes / WORST_BYTES_PER_CHAR);
   return (m) => {
     const { to, content, ts, sig } = m;
     return (
       typeof to === 'string' && (CHANNEL.test(to) || AGENT_ID.test(to)) &&
       typeof content === 'string' && content.length <= maxContent &&
+      (content.length <= countAbove || jsonStringBytes(content) <= maxContentBytes) &&
       (ts === undefined || (typeof ts === 'number' && Number.isFinite(ts))) &&
       (sig === undefined || (typeof sig === 'string' && sig.length >= 1 && sig.length <= 256))
     );
@@ -126,6 +170,7 @@ export const ListProposals = type({
   type: literal('LIST_PROPOSALS'),
   status: optional(ProposalStatus),
   role: optional(enums(PROPOSAL_ROLES)),
+  cursor: Cursor,
 });
 
 export type IdentifyMessage = Infer<typeof Identify>;
@@ -135,6 +180,7 @@ export type LeaveMessage = Infer<typeof Leave>;
 export type MsgMessage = Infer<typeof Msg>;
 export type CreateChannelMessage = Infer<typeof CreateChannel>;
 export type InviteMessage = Infer<typeof Invite>;
+export type ListChannelsMessage = Infer<typeof ListChannels>;
 export type ListAgentsMessage = Infer<typeof ListAgents>;
 export type WhoisMessage = Infer<typeof Whois>;
 export type ProposalMessage = Infer<typeof Proposal>;

@@ -25,6 +25,13 @@ test('serve flags win over environment variables, which fill in what flags leave
   t.deepEqual(serveOptions({}, { DATA_DIR: '/var/lib/agentchat' }).store, { dataDir: '/var/lib/agentchat' });
 });
 
+test('serve maps the per-address limit flags to the limits plugin, 0 meaning no limit', (t) => {
+  const { pluginOptions } = serveOptions({ 'max-conns-per-ip': '0', 'conn-rate-per-ip': 5, 'max-sessions-per-ip': '4', 'trust-proxy': ['10.0.0.0/8,::1', '192.0.2.7'] }, {});
+  t.deepEqual(pluginOptions.limits, { maxConnsPerIp: 0, connRatePerIp: 5, maxSessionsPerIp: 4, trustProxy: ['10.0.0.0/8', '::1', '192.0.2.7'] });
+  t.throws(() => serveOptions({ 'max-conns-per-ip': -1 }, {}), { instanceOf: UsageError, message: /--max-conns-per-ip must be an integer from 0/ });
+  t.throws(() => serveOptions({ 'trust-proxy': '10.0.0.0/40' }, {}), { instanceOf: UsageError, message: /--trust-proxy 10\.0\.0\.0\/40: not an address or CIDR/ });
+});
+
 test('serve rejects bad values as usage errors', (t) => {
   t.throws(() => serveOptions({ port: 70000 }, {}), { instanceOf: UsageError, message: /--port/ });
   t.throws(() => serveOptions({}, { PORT: 'http' }), { instanceOf: UsageError, message: /--port/ });

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { AgentChatClient, AgentChatError, generateIdentity } from '../client/index.js';
 import { authSigningString, signString } from '../protocol/index.js';
-import { connect, connectAs, expectedAgentId, expectRefused, newKeyPair, signedMsg, startRelay, type RelayClient } from './helpers/relay-client.js';
+import { connect, connectAs, expectedAgentId, expectRefused, newKeyPair, NO_ADDRESS_LIMITS, signedMsg, startRelay, type RelayClient } from './helpers/relay-client.js';
 
 /** A hostile relay: a WebSocket server that forwards every frame, both ways, to the real relay unchanged. */
 async function proxyRelay(t: Parameters<typeof startRelay>[0], targetPort: number): Promise<{ url: string; forwarded: string[] }> {
@@ -166,7 +166,7 @@ test('displacement ping-pong is throttled: a third proof within the interval get
 });
 
 test('ephemeral agents are never displaced, and their ids never look like a key\'s', async (t) => {
-  const relay = await startRelay(t);
+  const relay = await startRelay(t, { pluginOptions: { limits: NO_ADDRESS_LIMITS } });
   const agents = await Promise.all(Array.from({ length: 40 }, (_, i) => connectAs(t, relay, `e${i}`)));
   for (const a of agents) t.notRegex(a.agentId!, /^@[0-9a-f]{8}$/);
   await agents[0].ping();

@@ -3,7 +3,7 @@
  * sessions, channels, channels per agent, and slow consumers.
  */
 import test from 'ava';
-import { connect, connectAs, expectRefused, startRelay, type RelayClient } from './helpers/relay-client.js';
+import { connect, connectAs, expectRefused, startRelay, upgrade, type RelayClient } from './helpers/relay-client.js';
 import type { Relay } from '../kernel/index.js';
 import { corePlugins } from '../plugins/index.js';
 import { echoPlugin } from './fixtures/echo-plugin.js';
@@ -105,16 +105,15 @@ test('a client that keeps bursting past the rate limit is disconnected with 1008
   t.is(relay.api.stats.floodCloses, 1);
 });
 
-test('a connection past maxSessions gets LIMIT_EXCEEDED and is closed; a freed slot is usable again', async (t) => {
+test('an upgrade past maxSessions is answered 503 before any session exists; a freed slot is usable again', async (t) => {
   const relay = await startRelay(t, { maxSessions: 2 });
   const a = await connectAs(t, relay, 'a');
   await connectAs(t, relay, 'b');
-  const c = await connect(t, relay);
-  const error = await c.next('ERROR');
-  t.is(error.code, 'LIMIT_EXCEEDED');
-  const closed = await c.closed;
-  t.not(closed.code, 1000);
+  const refused = await upgrade(t, relay.port);
+  t.is(refused.status, 503);
+  t.regex(refused.body, /UNAVAILABLE: this relay is at its limit of 2 sessions/);
   t.is(relay.api.sessions.size, 2);
+  t.is(relay.api.stats.refusals.max_sessions, 1);
   await a.close();
   const d = await connectAs(t, relay, 'd');
   await d.ping();
@@ -267,7 +266,8 @@ test('a member of many busy channels that stops reading, then reads on, sees ERR
     slowConsumerCheckMs: 60_000,
     rateOther: { burst: 1_000_000, perSec: 1_000_000 },
     maxChannelsPerAgent: K + 10,
-    pluginOptions: { channels: { maxCreatedPerAgent: K + 10 } },
+    // One publisher makes all K rooms at once: the per-address creation quotas are off here.
+    pluginOptions: { channels: { maxCreatedPerAgent: K + 10, createsPerMinute: 0, maxCreatedPerIp: K + 10 } },
   });
   const slow = await connectAs(t, relay, 'slow');
   const publisher = await connectAs(t, relay, 'publisher');
@@ -277,8 +277,8 @@ test('a member of many busy channels that stops reading, then reads on, sees ERR
   for (const room of rooms) slow.send({ type: 'JOIN', channel: room });
   for (const room of rooms) await slow.next('JOINED', (f) => f.channel === room);
   pause(slow);
-  // The largest frame the kernel plans for: every character JSON-escaped to 6 bytes.
-  const content = '\u0001'.repeat(4096);
+  // The largest content the kernel lets through: 16 KiB once JSON-escaped (6 bytes a character).
+  const content = '\u0001'.repeat(Math.floor(relay.config.maxContentBytes / 6));
   const deadline = Date.now() + 10_000;
   for (let i = 0; relay.api.stats.slowConsumers === 0; i++) {
     if (Date.now() > deadline) throw new Error(`no slow consumer detected after ${i} messages`);

@@ -24,7 +24,7 @@ test('a missing or misplaced dependency is refused when the relay is made, sayin
   t.throws(() => createRelayKernel({ ...quiet, plugins: [needy, identity()] }), { message: /needs plugin "identity" to come before it/ });
   t.notThrows(() => createRelayKernel({ ...quiet, plugins: [identity(), needy] }));
   t.throws(() => createRelay({ ...quiet, without: ['identity'] }), { message: /plugin "proposals" needs plugin "identity"/ });
-  t.throws(() => createRelay({ ...quiet, without: ['idnetity'] }), { message: /no core plugin "idnetity".*logging, identity/ });
+  t.throws(() => createRelay({ ...quiet, without: ['idnetity'] }), { message: /no core plugin "idnetity".*limits, logging, identity/ });
 });
 
 test('the kernel constructor needs its plugins', (t) => {

@@ -40,7 +40,8 @@ test('propose → reject: both see the reason, and the proposal can no longer be
   const bob = await connectAgent(t, relay);
   const { id } = await alice.proposeAndWait({ to: bob.agentId, task: 'translate' });
   const received = await bob.next('PROPOSAL');
-  t.like(received, { id, amount: null, currency: null, payment_code: null, terms: null, expires: null });
+  t.like(received, { id, amount: null, currency: null, payment_code: null, terms: null, expires_in: null });
+  t.is(received.expires, Number(received.created_at) + 7 * 24 * 3600 * 1000, 'without expires a proposal expires after the default 7 days');
 
   bob.reject(id, 'too busy');
   for (const agent of [alice, bob]) {

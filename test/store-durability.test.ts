@@ -241,7 +241,7 @@ test('bad data dirs stop serve with exit 1 and one line that says what to do', a
 
 test('history retention holds in count and bytes, in memory and on disk', async (t) => {
   const dir = await tempDir(t);
-  const open = await durableRelay(t, dir, { pluginOptions: { history: { keep: 3, size: 3, maxBytesPerChannel: 100_000 } } });
+  const open = await durableRelay(t, dir, { pluginOptions: { history: { keep: 3, size: 3, maxChannelBytes: 100_000 } } });
   let relay = await open();
   const alice = await connectAs(t, relay, 'alice');
   await alice.join('#general');

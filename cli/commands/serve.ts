@@ -5,6 +5,8 @@ import { pathToFileURL } from 'node:url';
 import type { Sade } from 'sade';
 import { DEFAULT_CONFIG, type AnyPlugin, type Plugin, type RelayConfig } from '../../kernel/index.js';
 import { corePlugins, policy, type CorePluginOptions, type PolicyOptions } from '../../plugins/index.js';
+import { TrustedProxies } from '../../plugins/limits/address.js';
+import { LIMITS_DEFAULTS, type LimitsOptions } from '../../plugins/limits/index.js';
 import { DEFAULT_POLICY_POINTS, POLICY_POINTS, type PolicyPoint } from '../../plugins/policy/index.js';
 import { DEFAULT_PORT, normalizeRelayUrl } from '../../protocol/index.js';
 import { createRelay, type RelayOptions } from '../../relay.js';
@@ -39,6 +41,10 @@ export interface ServeFlags {
   'data-dir'?: unknown;
   memory?: boolean;
   'metrics-token'?: unknown;
+  'max-conns-per-ip'?: unknown;
+  'conn-rate-per-ip'?: unknown;
+  'max-sessions-per-ip'?: unknown;
+  'trust-proxy'?: unknown;
 }
 
 /**
@@ -51,7 +57,7 @@ export function serveArgv(argv: string[]): string[] {
 
 export function registerServe(prog: Sade): void {
   booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
@@ -77,6 +83,10 @@ export function registerServe(prog: Sade): void {
     .option('--policy-points', `Decisions sent to the policy, of ${POLICY_POINTS.join(',')} (default ${DEFAULT_POLICY_POINTS.join(',')})`)
     .option('--policy-timeout', 'ms the policy has to answer before the decision fails closed (default 2000)')
     .option('--hook-timeout', `ms an async plugin hook has before it fails closed (default ${DEFAULT_CONFIG.hookTimeoutMs})`)
+    .option('--max-conns-per-ip', `Open connections per address, IPv6 per /64; 0 for no limit (default ${LIMITS_DEFAULTS.maxConnsPerIp})`)
+    .option('--conn-rate-per-ip', `New connections per second per address, burst twice that; 0 for no limit (default ${LIMITS_DEFAULTS.connRatePerIp})`)
+    .option('--max-sessions-per-ip', `Identified sessions per address; 0 for no limit (default ${LIMITS_DEFAULTS.maxSessionsPerIp})`)
+    .option('--trust-proxy', 'Proxy CIDRs whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (comma-separated or repeated)')
     .example('serve --port 6667')
     .example('serve --port 0 --host 127.0.0.1 --plugin ./my-plugin.js --plugin-options \'{"my-plugin":{"level":2}}\'')
     .example('serve --policy "python3 examples/policy.py" --policy-points identify,join')
@@ -137,6 +147,8 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   const metricsToken = pick(flags['metrics-token'], env.METRICS_TOKEN);
   if (metricsToken !== undefined) pluginOptions.metrics = { token: String(metricsToken) };
   if (Object.keys(identity).length > 0) pluginOptions.identity = identity;
+  const limitOptions = limitFlags(flags);
+  if (limitOptions !== null) pluginOptions.limits = limitOptions;
   for (const [plugin, options] of Object.entries(parsePluginOptions(flags['plugin-options']))) {
     pluginOptions[plugin] = { ...(pluginOptions[plugin] as object | undefined), ...options };
   }
@@ -172,6 +184,26 @@ function parsePluginOptions(value: unknown): Record<string, Record<string, unkno
     }
   }
   return parsed as Record<string, Record<string, unknown>>;
+}
+
+function limitFlags(flags: ServeFlags): LimitsOptions | null {
+  const options: LimitsOptions = {};
+  if (flags['max-conns-per-ip'] !== undefined) options.maxConnsPerIp = integer(flags['max-conns-per-ip'], '--max-conns-per-ip', 0);
+  if (flags['conn-rate-per-ip'] !== undefined) options.connRatePerIp = integer(flags['conn-rate-per-ip'], '--conn-rate-per-ip', 0);
+  if (flags['max-sessions-per-ip'] !== undefined) options.maxSessionsPerIp = integer(flags['max-sessions-per-ip'], '--max-sessions-per-ip', 0);
+  if (flags['trust-proxy'] !== undefined) {
+    const cidrs = list(flags['trust-proxy']).flatMap((v) => String(v).split(',')).map((c) => c.trim()).filter((c) => c !== '');
+    if (cidrs.length === 0) throw new UsageError('--trust-proxy needs the proxies\' addresses or CIDRs, e.g. --trust-proxy 10.0.0.0/8');
+    for (const cidr of cidrs) {
+      try {
+        new TrustedProxies([cidr]);
+      } catch {
+        throw new UsageError(`--trust-proxy ${cidr}: not an address or CIDR; write e.g. 10.0.0.0/8, 192.168.1.5 or ::1/128`);
+      }
+    }
+    options.trustProxy = cidrs;
+  }
+  return Object.keys(options).length > 0 ? options : null;
 }
 
 function policyFlags(flags: ServeFlags): PolicyOptions | null {

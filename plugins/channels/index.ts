@@ -5,9 +5,10 @@
 import { ErrorCode } from '../../protocol/errors.js';
 import { DEFAULT_CHANNELS } from '../../protocol/names.js';
 import { CreateChannel, Invite } from '../../protocol/schemas.js';
-import { RelayError, type Channel, type Plugin, type RelayApi } from '../../kernel/types.js';
+import { RelayError, type Channel, type Plugin, type RelayApi, type Session } from '../../kernel/types.js';
 import { behind, committed } from '../committed.js';
 import { sessionKeys } from '../identity/index.js';
+import { addressGroup } from '../limits/address.js';
 
 export interface ChannelsOptions {
   /** Invitations one invite-only channel keeps (default 10,000). */
@@ -16,7 +17,13 @@ export interface ChannelsOptions {
   maxCreatedPerAgent?: number;
   /** Empty user-created channels are deleted after this long (default 24 h). */
   channelIdleMs?: number;
-  /** How often to look for idle empty channels (default: a tenth of the idle period, at most a minute). */
+  /** Empty channels created by an ephemeral agent (no key) are deleted after this long (default 5 min). */
+  ephemeralChannelIdleMs?: number;
+  /** User-created channels that still exist, per creator address (IPv6 per /64; default 200). */
+  maxCreatedPerIp?: number;
+  /** Channels one address may create per minute, and per key; a burst of as many (default 20; 0: no limit). */
+  createsPerMinute?: number;
+  /** How often to look for idle empty channels (default: a tenth of the shorter idle period, at most a minute). */
   sweepMs?: number;
 }
 
@@ -27,6 +34,8 @@ interface StoredChannel {
   invite_only: boolean;
   created_by: string | null;
   created_at: number;
+  /** Made by an ephemeral agent: reclaimed minutes after it empties, not a day. */
+  ephemeral: boolean;
 }
 
 /** An invite-only channel's invitations: agent ids, and the key each is bound to. */
@@ -36,14 +45,58 @@ interface StoredInvites {
   keys: Record<string, string>;
 }
 
-const DEFAULTS = { maxInvitesPerChannel: 10_000, maxCreatedPerAgent: 100, channelIdleMs: 24 * 60 * 60 * 1000 };
+const DEFAULTS = {
+  maxInvitesPerChannel: 10_000, maxCreatedPerAgent: 100, channelIdleMs: 24 * 60 * 60 * 1000,
+  ephemeralChannelIdleMs: 5 * 60 * 1000, maxCreatedPerIp: 200, createsPerMinute: 20,
+};
+
+/** A token bucket of channel creations, `perMinute` tokens a minute up to `perMinute`. */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+function takeToken(buckets: Map<string, Bucket>, key: string, perMinute: number, now: number): number {
+  let bucket = buckets.get(key);
+  if (bucket === undefined) buckets.set(key, (bucket = { tokens: perMinute, at: now }));
+  bucket.tokens = Math.min(perMinute, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
+  bucket.at = now;
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    return 0;
+  }
+  return Math.ceil(((1 - bucket.tokens) * 60_000) / perMinute);
+}
 
 export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions> {
   return {
     name: 'channels',
     async setup(relay: RelayApi, setupOptions: ChannelsOptions) {
       const options = { ...DEFAULTS, ...defaults, ...setupOptions };
-      const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent } = options;
+      const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent, ephemeralChannelIdleMs, maxCreatedPerIp, createsPerMinute } = options;
+      const keys = sessionKeys(relay);
+      /** Creation buckets by address group and by key (an agent id that has a key): ephemeral ids are free, addresses and keys are not. */
+      const buckets = new Map<string, Bucket>();
+      /** Existing user-created channels per creator address group, and each one's group. */
+      const createdPerIp = new Map<string, number>();
+      const creatorGroup = new Map<string, string>();
+      /** Channels whose creator had no key: reclaimed soon after they empty. */
+      const ephemeral = new Set<string>();
+      const refuseCreate = (reason: string, message: string, extras: Record<string, unknown> = {}) => {
+        relay.countRefusal(reason);
+        return new RelayError(ErrorCode.LIMIT_EXCEEDED, message, { reason, ...extras });
+      };
+      /** The quota checks of one CREATE_CHANNEL, before anything is made. */
+      const checkQuota = (session: Session, group: string): void => {
+        if ((createdPerIp.get(group) ?? 0) >= maxCreatedPerIp) {
+          throw refuseCreate('channels_per_ip', `your address created ${maxCreatedPerIp} channels that still exist, the limit; reuse one of them`);
+        }
+        if (createsPerMinute <= 0) return;
+        const now = Date.now();
+        const keyed = keys.get(session) !== undefined;
+        const wait = takeToken(buckets, `ip ${group}`, createsPerMinute, now) || (keyed ? takeToken(buckets, `key ${session.agentId}`, createsPerMinute, now) : 0);
+        if (wait > 0) throw refuseCreate('channel_create_rate', `channels are created at most ${createsPerMinute} a minute per address and per key; retry after ${wait} ms`, { retry_after_ms: wait });
+      };
       /** Invited agent ids per invite-only channel; an id need not be online. */
       const invites = new Map<string, Set<string>>();
       /**
@@ -52,7 +105,6 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
        * so a key whose id collides cannot take over an invitation (ephemeral agents have no key).
        */
       const inviteKeys = new Map<string, Map<string, string>>();
-      const keys = sessionKeys(relay);
       const bindInvite = (channel: string, agentId: string, pubkey: string) => {
         let bound = inviteKeys.get(channel);
         if (!bound) inviteKeys.set(channel, (bound = new Map()));
@@ -67,11 +119,12 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
 
       // Channels and invitations are durable: committed before the relay acknowledges them.
       const store = relay.store.namespace('channels');
-      const channelRecord = (c: Channel): StoredChannel => ({ name: c.name, invite_only: c.inviteOnly, created_by: c.createdBy, created_at: c.createdAt });
+      const channelRecord = (c: Channel): StoredChannel => ({ name: c.name, invite_only: c.inviteOnly, created_by: c.createdBy, created_at: c.createdAt, ephemeral: ephemeral.has(c.name) });
       const invitesRecord = (name: string): StoredInvites => ({ agents: [...(invites.get(name) ?? [])], keys: Object.fromEntries(inviteKeys.get(name) ?? []) });
       for (const [, record] of await store.entries<StoredChannel>('channel:')) {
         if (relay.channels.get(record.name)) continue;
         relay.channels.create(record.name, { inviteOnly: record.invite_only, restore: { createdBy: record.created_by, createdAt: record.created_at } });
+        if (record.ephemeral === true) ephemeral.add(record.name);
         if (record.created_by !== null) {
           const mine = created.get(record.created_by);
           if (mine) mine.add(record.name);
@@ -93,7 +146,12 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (mine && mine.size >= maxCreatedPerAgent) {
             throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `you created ${mine.size} channels that still exist, the limit; reuse one of them`);
           }
+          const group = addressGroup(session.remoteAddress);
+          checkQuota(session, group);
           const channel = relay.channels.create(msg.channel, { inviteOnly: msg.invite_only === true, createdBy: session });
+          createdPerIp.set(group, (createdPerIp.get(group) ?? 0) + 1);
+          creatorGroup.set(channel.name, group);
+          if (keys.get(session) === undefined) ephemeral.add(channel.name);
           if (channel.inviteOnly) invites.set(channel.name, new Set([agentId]));
           try {
             await committed(store.put(`channel:${channel.name}`, channelRecord(channel)), `channel ${channel.name}`, relay.logger);
@@ -115,6 +173,8 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
 
       relay.handle('INVITE', {
         schema: Invite,
+        // Each INVITE can put a MSG in the invitee's socket: it costs what a MSG costs.
+        rateClass: 'msg',
         async handle(session, msg) {
           const channel = relay.channels.get(msg.channel);
           if (!channel) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${msg.channel} does not exist`);
@@ -160,6 +220,14 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         inviteKeys.delete(channel.name);
         behind(store.delete(`channel:${channel.name}`), `removing channel ${channel.name}`, relay.logger);
         behind(store.delete(`invites:${channel.name}`), `removing the invitations of ${channel.name}`, relay.logger);
+        ephemeral.delete(channel.name);
+        const group = creatorGroup.get(channel.name);
+        if (group !== undefined) {
+          creatorGroup.delete(channel.name);
+          const left = (createdPerIp.get(group) ?? 1) - 1;
+          if (left > 0) createdPerIp.set(group, left);
+          else createdPerIp.delete(group);
+        }
         if (channel.createdBy) {
           const mine = created.get(channel.createdBy);
           mine?.delete(channel.name);
@@ -168,11 +236,17 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
       });
 
       // Channel creation must not grow memory forever: empty user channels go after an idle period.
-      const sweepMs = options.sweepMs ?? Math.max(10, Math.min(60_000, Math.floor(channelIdleMs / 10)));
+      const sweepMs = options.sweepMs ?? Math.max(10, Math.min(60_000, Math.floor(Math.min(channelIdleMs, ephemeralChannelIdleMs) / 10)));
       relay.every(sweepMs, () => {
-        const cutoff = Date.now() - channelIdleMs;
+        const now = Date.now();
         for (const channel of [...relay.channels.values()]) {
-          if (!channel.builtin && channel.emptySince !== null && channel.emptySince <= cutoff) relay.channels.delete(channel.name);
+          if (channel.builtin || channel.emptySince === null) continue;
+          const idleMs = ephemeral.has(channel.name) ? Math.min(ephemeralChannelIdleMs, channelIdleMs) : channelIdleMs;
+          if (channel.emptySince <= now - idleMs) relay.channels.delete(channel.name);
+        }
+        // Full buckets carry no information: forget them.
+        for (const [key, bucket] of buckets) {
+          if (bucket.tokens + ((now - bucket.at) * createsPerMinute) / 60_000 >= createsPerMinute) buckets.delete(key);
         }
       });
     },

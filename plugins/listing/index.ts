@@ -1,7 +1,11 @@
-/** listing: LIST_CHANNELS (public channels only) and LIST_AGENTS (members only for invite-only channels). */
+/**
+ * listing: LIST_CHANNELS (public channels only) and LIST_AGENTS (members only for
+ * invite-only channels), in name order, paged at 64 KiB a frame with a `cursor`.
+ */
 import { ErrorCode } from '../../protocol/errors.js';
 import { ListAgents, ListChannels } from '../../protocol/schemas.js';
 import { RelayError, type Plugin } from '../../kernel/types.js';
+import { page } from './page.js';
 
 export function listing(): Plugin {
   return {
@@ -9,12 +13,13 @@ export function listing(): Plugin {
     setup(relay) {
       relay.handle('LIST_CHANNELS', {
         schema: ListChannels,
-        handle(session) {
-          const list: Array<{ name: string; agents: number }> = [];
+        handle(session, msg) {
+          const all: Array<{ name: string; agents: number }> = [];
           for (const channel of relay.channels.values()) {
-            if (!channel.inviteOnly) list.push({ name: channel.name, agents: channel.members.size });
+            if (!channel.inviteOnly) all.push({ name: channel.name, agents: channel.members.size });
           }
-          relay.send(session, { type: 'CHANNELS', list });
+          all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+          relay.send(session, { type: 'CHANNELS', ...page(all, (c) => c.name, msg.cursor) });
         },
       });
       relay.handle('LIST_AGENTS', {
@@ -25,7 +30,8 @@ export function listing(): Plugin {
           if (channel.inviteOnly && !session.channels.has(channel.name)) {
             throw new RelayError(ErrorCode.NOT_INVITED, `${channel.name} is invite-only; only its members may list its agents`);
           }
-          relay.send(session, { type: 'AGENTS', channel: channel.name, list: [...channel.members.keys()] });
+          const all = [...channel.members.keys()].sort();
+          relay.send(session, { type: 'AGENTS', channel: channel.name, ...page(all, (id) => id, msg.cursor) });
         },
       });
     },

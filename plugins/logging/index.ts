@@ -9,6 +9,12 @@ import { sessionKeys } from '../identity/index.js';
 
 /** Refusal lines per session per window; the rest are counted, then summarized. */
 const REFUSALS_LOGGED_PER_WINDOW = 5;
+/** Refusal lines per window relay-wide: many sessions refused at once cost a bounded log too. */
+const RELAY_REFUSALS_LOGGED_PER_WINDOW = 200;
+/** Longest client-influenced text in a log field; JSON escaping already keeps it on one line. */
+const MAX_LOGGED_TEXT = 300;
+
+const clip = (text: string): string => (text.length > MAX_LOGGED_TEXT ? text.slice(0, MAX_LOGGED_TEXT) + '…' : text);
 
 export interface LoggingOptions {
   /** Log every delivered message with its content (default off: never a line per message). */
@@ -41,8 +47,15 @@ export function logging(defaults: LoggingOptions = {}): Plugin<LoggingOptions> {
         log.info('channel_create', { channel: channel.name, invite_only: channel.inviteOnly, by: by?.agentId ?? null }));
       relay.hook('channelDeleted', (channel) => log.info('channel_delete', { channel: channel.name }));
 
+      const relayWide = { since: 0, logged: 0, suppressed: 0 };
       relay.hook('refused', (s, error: Readonly<ErrorFrame>) => {
         const now = Date.now();
+        if (now - relayWide.since > relay.config.floodWindowMs) {
+          if (relayWide.suppressed > 0) log.warn('refusals_not_logged', { relay_wide: true, count: relayWide.suppressed });
+          relayWide.since = now;
+          relayWide.logged = 0;
+          relayWide.suppressed = 0;
+        }
         let t = throttle.get(s);
         if (!t || now - t.windowStart > relay.config.floodWindowMs) {
           if (t && t.suppressed > 0) log.warn('refusals_not_logged', { ...who(s), count: t.suppressed });
@@ -52,9 +65,14 @@ export function logging(defaults: LoggingOptions = {}): Plugin<LoggingOptions> {
           t.suppressed++;
           return;
         }
+        if (relayWide.logged >= RELAY_REFUSALS_LOGGED_PER_WINDOW) {
+          relayWide.suppressed++;
+          return;
+        }
         t.logged++;
+        relayWide.logged++;
         const event = error.code === 'RATE_LIMITED' ? 'rate_limited' : error.code === 'SLOW_CONSUMER' ? 'slow_consumer' : 'refused';
-        log.warn(event, { ...who(s), code: error.code, ref: error.ref, message: error.message });
+        log.warn(event, { ...who(s), code: error.code, ref: error.ref === undefined ? undefined : clip(String(error.ref)), message: clip(String(error.message)) });
       });
 
       if (options.logMessages ?? defaults.logMessages ?? false) {

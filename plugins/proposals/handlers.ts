@@ -1,7 +1,7 @@
 /** The handlers of PROPOSAL, the four steps and LIST_PROPOSALS. */
 import { ErrorCode } from '../../protocol/errors.js';
 import type { ProposalsFrame } from '../../protocol/messages.js';
-import type { ListProposalsMessage, ProposalMessage } from '../../protocol/schemas.js';
+import { MAX_PAGE_BYTES, type ListProposalsMessage, type ProposalMessage } from '../../protocol/schemas.js';
 import { proposalCanonicalString, proposalSigningString } from '../../protocol/signing.js';
 import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
 import type { StoredValue, StoreNamespace } from '../../store/types.js';
@@ -10,10 +10,12 @@ import { deliver, proposalFrame, stepFrame } from './frames.js';
 import type { Signer } from './signer.js';
 import { PROPOSAL_STEP_RULES as STEPS, type ProposalStepType as StepType } from '../../protocol/proposals.js';
 import { checkActor, checkState, notFound } from './steps.js';
-import { newProposalId, type ProposalStore, type StoredProposal } from './store.js';
+import { newProposalId, sizeOf, type ProposalStore, type StoredProposal } from './store.js';
 
 /** Longest `expires` a PROPOSAL may ask for: 30 days, in seconds. */
 export const MAX_EXPIRES_SEC = 30 * 24 * 60 * 60;
+/** Extension: a pending proposal sent without `expires` expires after 7 days (its record shows `expires`, `expires_in` stays null). */
+export const DEFAULT_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** What the four step messages have in common (each schema validates its own field). */
 export interface StepMessage {
@@ -56,9 +58,6 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
       signer.verify(session, proposalSigningString(fields), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
     }
     const createdAt = now();
-    const noRoom = store.roomFor(from, createdAt);
-    if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish');
-    if (noRoom === 'relay_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'this relay holds as many open proposals as it can; try again later');
     const record: StoredProposal = {
       id: newProposalId(createdAt),
       from,
@@ -68,7 +67,7 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
       currency: fields.currency ?? null,
       payment_code: fields.payment_code ?? null,
       terms: msg.terms ?? null,
-      expires: msg.expires == null ? null : createdAt + Math.round(msg.expires * 1000),
+      expires: createdAt + (msg.expires == null ? DEFAULT_LIFETIME_MS : Math.round(msg.expires * 1000)),
       expires_in: msg.expires ?? null,
       status: 'pending',
       created_at: createdAt,
@@ -78,6 +77,10 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
       steps: [],
       parties: { from: signer.pubkey(session), to: signer.pubkey(target) },
     };
+    const noRoom = store.roomFor(from, createdAt, msg.to, sizeOf(record));
+    if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish', { reason: 'proposer_open_limit' });
+    if (noRoom === 'recipient_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `${msg.to} has too many open proposals to take another; try again later`, { reason: 'recipient_open_limit' });
+    if (noRoom === 'relay_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'this relay holds as many open proposals as it can; try again later', { reason: 'relay_proposal_limit' });
     await committed(saved.put(record.id, record as unknown as StoredValue), `proposal ${record.id}`, relay.logger);
     store.add(record);
     deliver(relay, record, proposalFrame(record));
@@ -132,7 +135,7 @@ export function stepHandler(type: StepType, { relay, store, saved, saving, signe
       saving.delete(record.id);
     }
     store.transition(record, rule.becomes, at);
-    record.steps.push(step);
+    store.addStep(record, step);
     deliver(relay, record, stepFrame(type, record, actor, rule.field, value, msg.sig));
   };
 }
@@ -140,10 +143,22 @@ export function stepHandler(type: StepType, { relay, store, saved, saving, signe
 export function listHandler({ relay, store, now, maxListed }: HandlerContext) {
   return (session: Session, msg: ListProposalsMessage): void => {
     const all = store.list(session.agentId!, now(), { status: msg.status, role: msg.role });
+    // Newest first: a cursor is the last id of the previous page, and the page starts after it.
+    const start = msg.cursor === undefined ? 0 : all.findIndex((r) => r.id === msg.cursor) + 1;
+    const list: StoredProposal[] = [];
+    let bytes = 256;
+    for (let i = start; i < all.length && list.length < maxListed; i++) {
+      bytes += sizeOf(all[i]) + 1;
+      if (bytes > MAX_PAGE_BYTES && list.length > 0) break;
+      list.push(all[i]);
+    }
     // The parties' keys stay on the relay: WHOIS gives them, and they would double each record's size.
-    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list: all.slice(0, maxListed).map(({ parties: _keys, ...listed }) => listed) };
-    // Extension: the newest `maxListed` were sent; filter by status or role to see others.
-    if (all.length > maxListed) frame.truncated = true;
+    const frame: Omit<ProposalsFrame, 'ts'> = { type: 'PROPOSALS', list: list.map(({ parties: _keys, ...listed }) => listed) };
+    // Extension: at most `maxListed` records and 64 KiB a frame; `cursor` asks for the next page.
+    if (start + list.length < all.length) {
+      frame.truncated = true;
+      if (list.length > 0) frame.cursor = list[list.length - 1].id;
+    }
     relay.send(session, frame);
   };
 }

@@ -13,10 +13,14 @@ import type { StoredValue } from '../../store/types.js';
 import { behind } from '../committed.js';
 
 export interface ProposalsOptions {
-  /** Open (pending or accepted) proposals an agent may have as proposer (default 1,000). */
+  /** Open (pending or accepted) proposals an agent (a key) may have as proposer (default 100). */
   maxOpenPerAgent?: number;
+  /** Open proposals an agent may have as recipient (default 100). */
+  maxOpenPerRecipient?: number;
   /** Proposals the relay keeps in all; finished ones are evicted first (default 50,000). */
   maxProposals?: number;
+  /** Bytes of proposal records (as JSON) the relay keeps in all; finished ones are evicted first (default 32 MiB). */
+  maxBytes?: number;
   /** How long finished and expired proposals stay readable (default 24 h). */
   retentionMs?: number;
   /** Most proposals one PROPOSALS answer lists, newest first (default 100). */
@@ -37,8 +41,10 @@ export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOpti
       const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
       const saved = relay.store.namespace('proposals');
       const store = new ProposalStore({
-        maxOpenPerAgent: options.maxOpenPerAgent ?? 1_000,
+        maxOpenPerAgent: options.maxOpenPerAgent ?? 100,
+        maxOpenPerRecipient: options.maxOpenPerRecipient ?? 100,
         maxProposals: options.maxProposals ?? 50_000,
+        maxBytes: options.maxBytes ?? 32 * 1024 * 1024,
         retentionMs,
       }, (id) => behind(saved.delete(id), `reclaiming proposal ${id}`, relay.logger));
       // After a restart every proposal is back, with its signed steps; expiry still applies on read.

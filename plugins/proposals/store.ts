@@ -18,6 +18,10 @@ export type StoredProposal = ProposalRecord & {
 export interface StoreLimits {
   /** Open (pending or accepted) proposals one agent may have as proposer. */
   maxOpenPerAgent: number;
+  /** Open proposals one agent may have as recipient (default: no bound of its own). */
+  maxOpenPerRecipient?: number;
+  /** Bytes of records (as JSON) the relay keeps in all; finished ones are evicted first (default: no bound of its own). */
+  maxBytes?: number;
   /** Records the relay keeps in all; finished ones are evicted first. */
   maxProposals: number;
   /** How long a finished or expired proposal stays readable. */
@@ -25,7 +29,7 @@ export interface StoreLimits {
 }
 
 /** Why a new proposal cannot be stored. */
-export type NoRoom = 'agent_open_limit' | 'relay_limit';
+export type NoRoom = 'agent_open_limit' | 'recipient_open_limit' | 'relay_limit';
 
 export const isOpen = (status: ProposalStatusName): boolean => OPEN_PROPOSAL_STATUSES.has(status);
 
@@ -40,6 +44,11 @@ export class ProposalStore {
   private readonly finished = new Set<string>();
   private readonly byAgent = new Map<string, Set<string>>();
   private readonly openByProposer = new Map<string, number>();
+  private readonly openByRecipient = new Map<string, number>();
+  /** Each record's size as JSON, steps included. */
+  private readonly sizes = new Map<string, number>();
+  /** Sum of `sizes`. */
+  bytes = 0;
 
   constructor(
     private readonly limits: StoreLimits,
@@ -57,25 +66,41 @@ export class ProposalStore {
     return this.records.size;
   }
 
-  /** Null when `proposer` may store one more proposal; evicts the oldest finished one at the relay limit. */
-  roomFor(proposer: string, now: number): NoRoom | null {
-    if (this.openCount(proposer) >= this.limits.maxOpenPerAgent) {
-      // Some of them may have expired unread: counting is a read too.
-      for (const id of [...(this.byAgent.get(proposer) ?? [])]) this.get(id, now);
-      if (this.openCount(proposer) >= this.limits.maxOpenPerAgent) return 'agent_open_limit';
+  /**
+   * Null when `proposer` may store one more proposal (to `recipient`, of `bytes`);
+   * evicts the oldest finished ones at the relay's count or byte limit.
+   */
+  roomFor(proposer: string, now: number, recipient?: string, bytes = 0): NoRoom | null {
+    if (this.full(this.openByProposer, proposer, this.limits.maxOpenPerAgent, now)) return 'agent_open_limit';
+    if (recipient !== undefined && this.full(this.openByRecipient, recipient, this.limits.maxOpenPerRecipient ?? Infinity, now)) return 'recipient_open_limit';
+    const maxBytes = this.limits.maxBytes ?? Infinity;
+    while (this.records.size >= this.limits.maxProposals || this.bytes + bytes > maxBytes) {
+      const oldest = this.finished.values().next();
+      if (oldest.done) return 'relay_limit';
+      this.remove(oldest.value);
     }
-    if (this.records.size < this.limits.maxProposals) return null;
-    const oldest = this.finished.values().next();
-    if (oldest.done) return 'relay_limit';
-    this.remove(oldest.value);
     return null;
+  }
+
+  /** Whether `agentId` is at `max` open proposals in `counts`, after applying expiry to its records (counting is a read too). */
+  private full(counts: Map<string, number>, agentId: string, max: number, now: number): boolean {
+    if ((counts.get(agentId) ?? 0) < max) return false;
+    for (const id of [...(this.byAgent.get(agentId) ?? [])]) this.get(id, now);
+    return (counts.get(agentId) ?? 0) >= max;
   }
 
   add(record: StoredProposal): void {
     this.records.set(record.id, record);
     this.index(record.from, record.id);
     this.index(record.to, record.id);
-    this.countOpen(record.from, +1);
+    this.countOpen(record, +1);
+    this.grow(record.id, sizeOf(record));
+  }
+
+  /** Record a signed step on a record (counted in the byte budget). */
+  addStep(record: StoredProposal, step: ProposalStep): void {
+    record.steps.push(step);
+    this.grow(record.id, sizeOf(step));
   }
 
   /** The proposal with expiry applied, or undefined when unknown or reclaimed. */
@@ -126,7 +151,7 @@ export class ProposalStore {
   }
 
   private finish(record: StoredProposal): void {
-    this.countOpen(record.from, -1);
+    this.countOpen(record, -1);
     this.finished.add(record.id);
   }
 
@@ -134,7 +159,9 @@ export class ProposalStore {
     const record = this.records.get(id);
     if (record === undefined) return;
     this.records.delete(id);
-    if (this.finished.delete(id) === false) this.countOpen(record.from, -1);
+    if (this.finished.delete(id) === false) this.countOpen(record, -1);
+    this.bytes -= this.sizes.get(id) ?? 0;
+    this.sizes.delete(id);
     this.unindex(record.from, id);
     this.unindex(record.to, id);
     this.removed(id);
@@ -153,13 +180,24 @@ export class ProposalStore {
     if (ids.size === 0) this.byAgent.delete(agentId);
   }
 
-  private openCount(agentId: string): number {
-    return this.openByProposer.get(agentId) ?? 0;
+  private grow(id: string, bytes: number): void {
+    this.sizes.set(id, (this.sizes.get(id) ?? 0) + bytes);
+    this.bytes += bytes;
   }
 
-  private countOpen(agentId: string, delta: number): void {
-    const count = this.openCount(agentId) + delta;
-    if (count > 0) this.openByProposer.set(agentId, count);
-    else this.openByProposer.delete(agentId);
+  private countOpen(record: StoredProposal, delta: number): void {
+    bump(this.openByProposer, record.from, delta);
+    bump(this.openByRecipient, record.to, delta);
   }
+}
+
+function bump(counts: Map<string, number>, agentId: string, delta: number): void {
+  const count = (counts.get(agentId) ?? 0) + delta;
+  if (count > 0) counts.set(agentId, count);
+  else counts.delete(agentId);
+}
+
+/** What a record or step weighs in the byte budget: its JSON, as PROPOSALS sends it. */
+export function sizeOf(value: object): number {
+  return Buffer.byteLength(JSON.stringify(value));
 }

@@ -35,6 +35,9 @@ export interface Closed {
 
 export const DEFAULT_TIMEOUT_MS = 3000;
 
+/** The limits plugin's options with every per-address limit off, for tests whose many clients all come from 127.0.0.1. */
+export const NO_ADDRESS_LIMITS = { maxConnsPerIp: 0, connRatePerIp: 0, maxSessionsPerIp: 0 } as const;
+
 /** A relay on 127.0.0.1, ephemeral port, silent unless `log` is given; closed at teardown. */
 export async function startRelay(t: ExecutionContext, options: RelayOptions = {}): Promise<Relay> {
   const relay = createRelay({ port: 0, host: '127.0.0.1', log: false, ...options });
@@ -87,6 +90,43 @@ export async function connect(t: ExecutionContext, relay: Relay | number, timeou
   t.teardown(() => client.terminate());
   await client.opened;
   return client;
+}
+
+/** What an upgrade attempt got: the HTTP status (101 when it opened), headers, refusal body, and the client when it opened. */
+export interface UpgradeResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  client: RelayClient | null;
+}
+
+/**
+ * Try a WebSocket upgrade, optionally from another loopback address (`from`, e.g.
+ * '127.0.0.2') or with extra request headers; an open client is terminated at teardown.
+ */
+export function upgrade(t: ExecutionContext, port: number, options: { from?: string; headers?: Record<string, string> } = {}): Promise<UpgradeResult> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`, { localAddress: options.from, headers: options.headers });
+  return new Promise((resolve, reject) => {
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, client: null }));
+      res.on('error', reject);
+    });
+    ws.once('upgrade', (res) => {
+      const client = new RelayClient(ws);
+      t.teardown(() => client.terminate());
+      void client.opened.then(() => resolve({ status: 101, headers: res.headers, body: '', client }), reject);
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}
+
+/** The client of an upgrade that must have opened. */
+export async function upgraded(t: ExecutionContext, port: number, options: { from?: string; headers?: Record<string, string> } = {}): Promise<RelayClient> {
+  const result = await upgrade(t, port, options);
+  if (result.client === null) throw new Error(`upgrade refused with HTTP ${result.status}: ${result.body.trim()}`);
+  return result.client;
 }
 
 /** connect + identify in one step. */
