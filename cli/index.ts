@@ -4,6 +4,7 @@ import pkg from '../package.json' with { type: 'json' };
 import { registerConnect } from './commands/connect.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerListen } from './commands/listen.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
@@ -19,5 +20,6 @@ registerQueries(prog);
 registerConnect(prog);
 registerIdentity(prog);
 registerProposals(prog);
+registerMcp(prog, pkg.version);
 
 exitWith(await run(prog, process.argv));
