@@ -33,11 +33,14 @@ export interface Taken {
   more: boolean;
 }
 
-export interface TakeOptions {
+export interface InboxFilter {
   /** Only this conversation. */
   conversation?: string;
   /** Only entries after this id, in its conversation; the ones up to it are dropped as read. */
   since?: string;
+}
+
+export interface TakeOptions extends InboxFilter {
   /** Budget in bytes for the JSON of the entries returned; at least one is always returned, cut to fit. */
   maxBytes: number;
 }
@@ -120,14 +123,16 @@ export class Inbox {
     return { entries: taken, more };
   }
 
-  /** Whether an unread entry matches (for a read that waits). */
-  has(conversation?: string): boolean {
-    return this.entries.some((e) => conversation === undefined || e.conversation === conversation);
+  /** Whether an unread entry would be taken (for a read that waits). */
+  has(filter: InboxFilter = {}): boolean {
+    const since = filter.since === undefined ? undefined : parseId(filter.since);
+    const conversation = since?.conversation ?? filter.conversation;
+    return this.entries.some((e) => (conversation === undefined || e.conversation === conversation) && (since === undefined || isAfter(e, since)));
   }
 
-  /** Resolves when an entry arrives for `conversation` (any if undefined), or with false after `ms` or on abort. */
-  waitFor(conversation: string | undefined, ms: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.has(conversation)) return Promise.resolve(true);
+  /** Resolves with true when an entry to take arrives, or with false after `ms` or on abort. */
+  waitFor(filter: InboxFilter, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.has(filter)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (found: boolean) => {
         clearTimeout(timer);
@@ -136,7 +141,7 @@ export class Inbox {
         resolve(found);
       };
       const wake = () => {
-        if (this.has(conversation)) done(true);
+        if (this.has(filter)) done(true);
       };
       const abort = () => done(false);
       const timer = setTimeout(() => done(false), ms);
@@ -229,11 +234,16 @@ function cutToFit(entry: Stored, budget: number): InboxEntry {
   for (const field of TEXT_FIELDS) {
     const text = frame[field];
     if (typeof text !== 'string') continue;
-    // Every character is at least one byte: cutting the excess in characters converges in a few rounds.
-    for (let over = jsonBytes(out) - budget; over > 0 && (frame[field] as string).length > 0; over = jsonBytes(out) - budget) {
-      const kept = frame[field] as string;
-      frame[field] = kept.slice(0, Math.max(0, kept.length - over));
+    if (jsonBytes(out) <= budget) break;
+    // The longest prefix that fits, by bisection (characters are 1 to 6 bytes of JSON).
+    let [lo, hi] = [0, text.length];
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      frame[field] = text.slice(0, mid);
+      if (jsonBytes(out) <= budget) lo = mid;
+      else hi = mid - 1;
     }
+    frame[field] = text.slice(0, lo);
   }
   return out;
 }

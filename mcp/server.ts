@@ -93,8 +93,8 @@ export function createMcpServer(ctx: McpContext): McpServer {
     attempt(async () => {
       const conversation = only === undefined || only.startsWith('#') ? only : asAgentId(only);
       // A malformed id is a tool error before anything is waited for or taken.
-      const scope = since === undefined ? conversation : parseId(since).conversation;
-      if (wait !== undefined && wait > 0) await inbox.waitFor(scope, wait * 1000, extra.signal);
+      if (since !== undefined) parseId(since);
+      if (wait !== undefined && wait > 0) await inbox.waitFor({ conversation, since }, wait * 1000, extra.signal);
       const taken = inbox.take({ conversation, since, maxBytes: max_bytes ?? ctx.readMaxBytes });
       const messages = taken.entries.map((e) => ({ id: e.id, conversation: e.conversation, ...e.frame }));
       const c = connection.client;
