@@ -8,6 +8,7 @@ import { AgentChatClient, type LoadedIdentity } from '../client/index.js';
 import { RelayConnection, type Log } from './connection.js';
 import { DEFAULT_INBOX_LIMITS, Inbox } from './inbox.js';
 import { SendPolicy, type SendPolicyOptions } from './policy.js';
+import { trackRequests } from './in-flight.js';
 import { createMcpServer } from './server.js';
 
 export interface McpRunOptions {
@@ -37,13 +38,17 @@ export async function runMcp(options: McpRunOptions): Promise<void> {
     version: options.version,
   });
 
+  const transport = new StdioServerTransport();
+  await server.connect(transport);
+  const requests = trackRequests(transport);
+  // The host closing stdin is the end of the session; what it asked before is still answered. A signal ends it at once.
   const ended = new Promise<void>((resolve) => {
-    process.stdin.once('end', resolve);
-    process.stdin.once('close', resolve);
+    const drain = () => void requests.idle().then(resolve);
+    process.stdin.once('end', drain);
+    process.stdin.once('close', drain);
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await server.connect(new StdioServerTransport());
   // Connect now so messages are buffered before the first read; a failure is retried by the next tool call.
   connection.ready().catch((err: Error) => options.log(`error: ${err.message}; the next tool call tries again`));
   await ended;
