@@ -342,3 +342,30 @@ test('closing stdin, as a host does, ends the server: it leaves the relay and ex
   t.false(alive(session.pid));
   t.regex(session.stderr(), /agentchat mcp: closed/, 'it shut down by itself, not by a signal');
 });
+
+test('with no relay listening the server still starts; tool calls say why they cannot reach it', async (t) => {
+  const relay = await startRelay(t);
+  const url = relay.url;
+  await relay.close(); // a port that was just a relay's: nothing listens there now
+  const session = await mcp(t, url);
+  const status = await session.outcome<{ connected: boolean; connection_error?: string }>('status');
+  t.false(status.connected);
+  t.regex(status.connection_error ?? '', /could not connect to ws:\/\/127\.0\.0\.1/);
+  const send = await session.call('send', { to: '#general', content: 'anyone?' });
+  t.true(send.isError);
+  t.regex(textOf(send), /^DISCONNECTED: could not connect to /);
+});
+
+test('bad flags and a missing -i file end the command at once with one line saying what is wrong', async (t) => {
+  const relay = await startRelay(t);
+  const bad = await runCli(t, ['mcp', relay.url, '--allow-channels', 'general']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr.trim(), 'error: --allow-channels takes a comma-separated list (or none), got "general"');
+  const budget = await runCli(t, ['mcp', relay.url, '--max-sends', 'lots']);
+  t.is(budget.code, 2);
+  t.regex(budget.stderr, /--max-sends must be an integer/);
+  const missing = await runCli(t, ['mcp', relay.url, '-i', '/nonexistent/identity.json']);
+  t.is(missing.code, 1);
+  t.is(missing.stderr.trim(), 'error: no identity file at /nonexistent/identity.json');
+  t.is(missing.stdout, '', 'nothing on stdout, which belongs to MCP');
+});
