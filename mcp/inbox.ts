@@ -41,7 +41,7 @@ export interface InboxFilter {
 }
 
 export interface TakeOptions extends InboxFilter {
-  /** Budget in bytes for the JSON of the entries returned; at least one is always returned, cut to fit. */
+  /** Budget in bytes for the entries returned, as a compact JSON array of `{id, conversation, ...frame}`; at least one is always returned, cut to fit. */
   maxBytes: number;
 }
 
@@ -99,7 +99,8 @@ export class Inbox {
     const conversation = since?.conversation ?? options.conversation;
     if (since !== undefined) this.dropUpTo(since);
     const taken: InboxEntry[] = [];
-    let budget = options.maxBytes;
+    // As one JSON array: two brackets, and a comma before every entry but the first.
+    let budget = options.maxBytes - 2;
     let more = false;
     for (let i = 0; i < this.entries.length; ) {
       const entry = this.entries[i];
@@ -116,7 +117,7 @@ export class Inbox {
       } else {
         taken.push({ id: entry.id, conversation: entry.conversation, frame: entry.frame });
       }
-      budget -= entry.bytes;
+      budget -= entry.bytes + 1;
       this.entries.splice(i, 1);
       this.bytes -= entry.bytes;
     }

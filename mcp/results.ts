@@ -12,7 +12,8 @@ export type Outcome = Record<string, unknown>;
 
 /** A successful outcome; `preamble`, when given, is a text block shown before the JSON. */
 export function ok(outcome: Outcome, preamble?: string): CallToolResult {
-  const json = { type: 'text' as const, text: JSON.stringify(outcome, null, 2) };
+  // Compact: read's byte bound is on this JSON, and every byte is a token to the model.
+  const json = { type: 'text' as const, text: JSON.stringify(outcome) };
   return { content: preamble === undefined ? [json] : [{ type: 'text', text: preamble }, json], structuredContent: outcome };
 }
 
