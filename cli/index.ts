@@ -5,6 +5,7 @@ import { registerConnect } from './commands/connect.js';
 import { registerExport } from './commands/export.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerListen } from './commands/listen.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
@@ -21,5 +22,6 @@ registerConnect(prog);
 registerIdentity(prog);
 registerProposals(prog);
 registerExport(prog);
+registerMcp(prog, pkg.version);
 
 exitWith(await run(prog, serveArgv(process.argv)));

@@ -1,7 +1,7 @@
 // Bundle the CLI and the library with esbuild, then emit the library's type declarations with tsc.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,11 +30,27 @@ const common = {
 };
 
 // dist/ is overwritten in place, not emptied first: other processes (tests, a running relay) may be reading it.
-await Promise.all([
-  build({ ...common, entryPoints: ['cli/index.ts'], outfile: 'dist/cli.js', banner: { js: `#!/usr/bin/env -S node ${NODE_FLAGS}\n${requireShim}` } }),
+// The CLI is split: what one command alone imports (the MCP SDK for `agentchat mcp`) sits in a
+// chunk under dist/chunks/ loaded by that command, so every other command starts as fast as before.
+const [cli] = await Promise.all([
+  build({
+    ...common,
+    entryPoints: { cli: 'cli/index.ts' },
+    outdir: 'dist',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    metafile: true,
+    banner: { js: `#!/usr/bin/env -S node ${NODE_FLAGS}\n${requireShim}` },
+  }),
   build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', banner: { js: requireShim } }),
 ]);
 await chmod(join(dist, 'cli.js'), 0o755);
+// Chunk names carry a content hash: remove the ones this build did not write.
+const written = new Set(Object.keys(cli.metafile.outputs).map((path) => join(root, path)));
+for (const name of await readdir(join(dist, 'chunks'))) {
+  const path = join(dist, 'chunks', name);
+  if (!written.has(path)) await rm(path, { force: true });
+}
 
 // Declarations are rebuilt from scratch so none outlives its source file.
 await rm(join(dist, 'types'), { recursive: true, force: true });

@@ -133,6 +133,7 @@ const PRIVATE = {
 };
 const PROPOSALS = block(/\bnpx agentchat propose /, 'proposal flow');
 const CONNECT = command(/^npx agentchat connect \S+ --join '#general,#agents'$/, 'connect');
+const MCP_CONVERSATION = block(/\bnpx agentchat mcp /, 'two agents through MCP');
 const REPLY_LOOP = command(/^npx agentchat listen .* \| while read -r line; do sleep 2; npx agentchat send .*; done$/, 'reply loop');
 
 test.serial('every command in the sh blocks of README.md is run here or skipped with a reason', (t) => {
@@ -256,6 +257,20 @@ test.serial("connect with stdin '/quit' joins both channels and exits 0", async 
   const run = await expectExit(t, sh(CONNECT.source, { url: relay.url }), shOptions(await tempDir(t), { input: '/quit\n' }));
   t.regex(run.stdout, /^\* joined #general\b/m, shown(run));
   t.regex(run.stdout, /^\* joined #agents\b/m, shown(run));
+});
+
+test.serial("two agents through MCP: each session sends to #general and reads the other's message, then exits", async (t) => {
+  t.timeout(40_000);
+  const relay = await startRelay(t);
+  const cwd = await tempDir(t);
+  const run = await expectExit(t, sh(MCP_CONVERSATION.source, { url: relay.url }), shOptions(cwd, { bashOptions: ['-e', '-o', 'pipefail'] }));
+  t.regex(run.stdout, /^alice\.out:"content":"hello from bob"$/m, shown(run));
+  t.regex(run.stdout, /^bob\.out:"content":"hello from alice"$/m, shown(run));
+  // Every answer came back, as JSON-RPC on stdout and nothing else: initialize, send, read.
+  const answers = (await readFile(join(cwd, 'alice.out'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { id: number; result: Record<string, unknown> });
+  t.deepEqual(answers.map((a) => a.id).sort(), [1, 2, 3]);
+  t.like(answers.find((a) => a.id === 2)?.result, { structuredContent: { sent: true, signed: true } });
+  t.regex(run.stderr, /agentchat mcp: closed/, shown(run));
 });
 
 test.serial('the reply loop answers a live message once, not history nor itself, and ends by itself', async (t) => {
