@@ -2,6 +2,7 @@
 import sade from 'sade';
 import pkg from '../package.json' with { type: 'json' };
 import { registerConnect } from './commands/connect.js';
+import { registerDeploy } from './commands/deploy.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerListen } from './commands/listen.js';
 import { registerProposals } from './commands/proposals.js';
@@ -19,5 +20,6 @@ registerQueries(prog);
 registerConnect(prog);
 registerIdentity(prog);
 registerProposals(prog);
+registerDeploy(prog);
 
 exitWith(await run(prog, process.argv));
