@@ -9,7 +9,10 @@ import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
 import { registerServe } from './commands/serve.js';
+import { stopWhenNpmParentExits } from './parent-watch.js';
 import { exitWith, run } from './run.js';
+
+stopWhenNpmParentExits();
 
 const prog = sade('agentchat').version(pkg.version);
 
