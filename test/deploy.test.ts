@@ -288,7 +288,7 @@ test('deploy refuses to overwrite existing files without --force (exit 1, files 
   t.is(await readFile(join(out, 'deploy.sdl.yaml'), 'utf8'), 'mine\n');
 });
 
-test('deploy usage errors exit 2 with one line: no provider, an unknown one, akash without a seed or with --redis, a missing seed', async (t) => {
+test('deploy usage errors exit 2 with one line: no provider, an unknown one, akash without a seed or with --redis, --redis with a value, a missing seed', async (t) => {
   const out = await tempDir(t);
   const cases: Array<[string[], RegExp]> = [
     [['deploy'], /^error: --provider is required: docker or akash$/],
@@ -296,6 +296,7 @@ test('deploy usage errors exit 2 with one line: no provider, an unknown one, aka
     [['deploy', '--provider', 'akash'], /^error: --provider akash needs --config deploy\.yaml/],
     [['deploy', '--provider', 'akash', '--config', 'x.yaml', '--redis'], /^error: --redis is for --provider docker/],
     [['deploy', '--provider', 'docker', '--config', 'x.yaml'], /^error: --config is for --provider akash/],
+    [['deploy', '--provider', 'docker', '--redis', 'redis://elsewhere:6379'], /^error: deploy --redis takes no value/],
     [['deploy', '--provider', 'akash', '--config', join(out, 'nope.yaml')], /^error: --config .*nope\.yaml: no such file$/],
   ];
   for (const [args, expected] of cases) {

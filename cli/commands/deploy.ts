@@ -14,15 +14,16 @@ export const SDL_FILE = 'deploy.sdl.yaml';
 
 interface DeployFlags {
   provider?: unknown;
-  redis?: boolean;
+  redis?: unknown;
   config?: unknown;
   out?: unknown;
   force?: boolean;
 }
 
 export function registerDeploy(prog: Sade): void {
-  booleanFlags('redis', 'force');
-  stringFlags('provider', 'config', 'out');
+  booleanFlags('force');
+  // A string flag, as `serve --redis URL` declares it (mri's flag kinds are global); bare here, so it reads ''.
+  stringFlags('provider', 'config', 'out', 'redis');
   prog
     .command('deploy')
     .describe('Write deployment files: docker (Dockerfile, docker-compose.yml) or akash (an SDL from a deploy.yaml seed).')
@@ -37,16 +38,20 @@ export function registerDeploy(prog: Sade): void {
 }
 
 async function deploy(flags: DeployFlags): Promise<number> {
+  if (flags.redis !== undefined && flags.redis !== '' && flags.redis !== true) {
+    throw new UsageError(`deploy --redis takes no value (it adds a Redis service), got ${JSON.stringify(flags.redis)}`);
+  }
+  const redis = flags.redis !== undefined;
   const out = flags.out === undefined ? '.' : String(flags.out);
   let files: OutputFile[];
   let next: string;
   if (flags.provider === 'docker') {
     if (flags.config !== undefined) throw new UsageError('--config is for --provider akash; docker takes only --redis');
-    const options = { version: pkg.version, redis: flags.redis === true };
+    const options = { version: pkg.version, redis };
     files = [{ name: 'Dockerfile', text: dockerfile(options) }, { name: 'docker-compose.yml', text: composeYaml(options) }];
     next = `next: cd ${out} && docker compose up -d --build`;
   } else if (flags.provider === 'akash') {
-    if (flags.redis === true) throw new UsageError('--redis is for --provider docker; the Akash SDL runs one relay with its own store');
+    if (redis) throw new UsageError('--redis is for --provider docker; the Akash SDL runs one relay with its own store');
     if (flags.config === undefined) throw new UsageError('--provider akash needs --config deploy.yaml (image, cpu, memory, storage, duration)');
     const seedFile = String(flags.config);
     const seed = await readSeed(seedFile);
