@@ -3,6 +3,7 @@ import sade from 'sade';
 import pkg from '../package.json' with { type: 'json' };
 import { registerConnect } from './commands/connect.js';
 import { registerExport } from './commands/export.js';
+import { registerDeploy } from './commands/deploy.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerListen } from './commands/listen.js';
 import { registerMcp } from './commands/mcp.js';
@@ -10,7 +11,10 @@ import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
 import { registerServe, serveArgv } from './commands/serve.js';
+import { stopWhenNpmParentExits } from './parent-watch.js';
 import { exitWith, run } from './run.js';
+
+stopWhenNpmParentExits();
 
 const prog = sade('agentchat').version(pkg.version);
 
@@ -23,5 +27,6 @@ registerIdentity(prog);
 registerProposals(prog);
 registerExport(prog);
 registerMcp(prog, pkg.version);
+registerDeploy(prog);
 
 exitWith(await run(prog, serveArgv(process.argv)));

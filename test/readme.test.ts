@@ -13,6 +13,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { CLI, REPO, runCli, startRelay, startServe, tempDir } from './helpers/cli.js';
 import { jsonValues, runSh, shBlocks, shown, spawnSh, substitute, type ShBlock, type ShCommand, type ShOptions, type ShResult } from './helpers/readme.js';
 import { connect, expectedAgentId, newKeyPair, type Frame, type RelayClient } from './helpers/relay-client.js';
@@ -34,6 +35,9 @@ const SKIP: Record<string, string> = {
   'npx agentchat serve --policy "python3 examples/policy.py" --policy-points join,message':
     'fixed port 6667; test/policy.test.ts runs `serve --port 0 --policy "python3 examples/policy.py"` and checks both of its rules',
   'docker build -t agentchat . && docker run -p 6667:6667 agentchat': 'no docker engine here; test/cli-package.test.ts checks the Dockerfile and runs the image\'s files',
+  'cd relay && docker compose up -d --build': 'no docker engine or compose plugin here; test/deploy.test.ts checks the generated files and runs their ENTRYPOINT and health check',
+  'provider-services tx deployment create deploy.sdl.yaml --deposit 43200000uakt --from my-wallet':
+    'needs a funded Akash wallet and the network; "deploy --provider akash" below checks that deploy prints this command for the README seed',
 };
 
 /** Command → the test that runs it; filled while tests are declared, before any runs. */
@@ -338,4 +342,28 @@ test('README "Running a relay from code" runs as written: it listens on a free p
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /^my-plugin level 2\nws:\/\/127\.0\.0\.1:\d+$/);
   t.is(run.stderr, '', 'log: false keeps stderr quiet');
+});
+
+const DEPLOY_DOCKER = command(/^npx agentchat deploy --provider docker --redis --out \.\/relay$/, 'deploy --provider docker');
+const DEPLOY_AKASH = command(/^npx agentchat deploy --provider akash --config deploy\.yaml$/, 'deploy --provider akash');
+
+test.serial('deploy --provider docker --redis writes a Dockerfile and a compose file with relay and redis into ./relay', async (t) => {
+  const cwd = await tempDir(t);
+  const run = await expectExit(t, sh(DEPLOY_DOCKER.source, {}), shOptions(cwd));
+  t.true((await stat(join(cwd, 'relay', 'Dockerfile'))).isFile(), shown(run));
+  const compose = parseYaml(await readFile(join(cwd, 'relay', 'docker-compose.yml'), 'utf8')) as { services: Record<string, unknown> };
+  t.deepEqual(Object.keys(compose.services), ['relay', 'redis']);
+});
+
+test.serial("deploy --provider akash turns README's seed into deploy.sdl.yaml and prints README's hand-off command", async (t) => {
+  const seeds = [...README.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]).filter((body) => /^image: /m.test(body));
+  t.is(seeds.length, 1, 'one yaml block in README is the deploy.yaml seed');
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'deploy.yaml'), seeds[0]);
+  const run = await expectExit(t, sh(DEPLOY_AKASH.source, {}), shOptions(cwd));
+  const sdl = parseYaml(await readFile(join(cwd, 'deploy.sdl.yaml'), 'utf8')) as Record<string, unknown>;
+  t.deepEqual(Object.keys(sdl), ['version', 'services', 'profiles', 'deployment']);
+  const handOff = commands.find((c) => c.text.startsWith('provider-services '));
+  t.truthy(handOff);
+  t.true(run.stderr.includes(handOff!.text.replace('my-wallet', '<wallet>')), shown(run));
 });

@@ -255,13 +255,15 @@ export async function serveRelayOptions(flags: ServeFlags, env: NodeJS.ProcessEn
 async function serve(flags: ServeFlags): Promise<number> {
   const relay = createRelay(await serveRelayOptions(flags, process.env));
   await relay.listen();
-  const host = relay.config.host.includes(':') ? `[${relay.config.host}]` : relay.config.host;
-  process.stdout.write(`agentchat listening on ${relay.config.tls ? 'wss' : 'ws'}://${host}:${relay.port}\n`);
-
-  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+  // Handlers first: whoever reads the listening line may signal at once, and Node's default for SIGTERM is to die.
+  const signalled = new Promise<NodeJS.Signals>((resolveSignal) => {
     process.once('SIGINT', () => resolveSignal('SIGINT'));
     process.once('SIGTERM', () => resolveSignal('SIGTERM'));
   });
+  const host = relay.config.host.includes(':') ? `[${relay.config.host}]` : relay.config.host;
+  process.stdout.write(`agentchat listening on ${relay.config.tls ? 'wss' : 'ws'}://${host}:${relay.port}\n`);
+
+  const signal = await signalled;
   status(`agentchat: ${signal}, closing the relay`);
   setTimeout(() => {
     status(`agentchat: the relay did not close within ${HARD_EXIT_MS} ms; exiting anyway`);
