@@ -7,12 +7,16 @@ import { registerListen } from './commands/listen.js';
 import { registerProposals } from './commands/proposals.js';
 import { registerQueries } from './commands/queries.js';
 import { registerSend } from './commands/send.js';
-import { registerServe } from './commands/serve.js';
 import { exitWith, run } from './run.js';
 
 const prog = sade('agentchat').version(pkg.version);
 
-registerServe(prog);
+// Only serve needs the relay (uWebSockets.js, the plugins): client commands start without loading it.
+// The overview (`agentchat --help`, no command) lists serve, so it loads it too.
+const command = process.argv[2];
+if (command === undefined || command === 'serve' || command.startsWith('-')) {
+  (await import('./commands/serve.js')).registerServe(prog);
+}
 registerSend(prog);
 registerListen(prog);
 registerQueries(prog);

@@ -1,7 +1,7 @@
 // Bundle the CLI and the library with esbuild, then emit the library's type declarations with tsc.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,11 +30,26 @@ const common = {
 };
 
 // dist/ is overwritten in place, not emptied first: other processes (tests, a running relay) may be reading it.
-await Promise.all([
-  build({ ...common, entryPoints: ['cli/index.ts'], outfile: 'dist/cli.js', banner: { js: `#!/usr/bin/env -S node ${NODE_FLAGS}\n${requireShim}` } }),
+// The CLI is split: what only `serve` imports (the relay, uWebSockets.js) is a chunk the client commands never load.
+const [cli] = await Promise.all([
+  build({
+    ...common,
+    entryPoints: { cli: 'cli/index.ts' },
+    outdir: 'dist',
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    metafile: true,
+    banner: { js: `#!/usr/bin/env -S node ${NODE_FLAGS}\n${requireShim}` },
+  }),
   build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', banner: { js: requireShim } }),
 ]);
 await chmod(join(dist, 'cli.js'), 0o755);
+// Chunks of earlier builds (their names carry a hash) would otherwise be packed with this one.
+const current = new Set(Object.keys(cli.metafile.outputs).map((path) => join(root, path)));
+const chunks = join(dist, 'chunks');
+for (const name of await readdir(chunks)) {
+  if (!current.has(join(chunks, name))) await rm(join(chunks, name), { force: true });
+}
 
 // Declarations are rebuilt from scratch so none outlives its source file.
 await rm(join(dist, 'types'), { recursive: true, force: true });
