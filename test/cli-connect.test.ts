@@ -54,3 +54,25 @@ test('connect sends piped lines and exits 0 at end of input', async (t) => {
   await both;
   t.deepEqual(got, ['one', 'two']);
 });
+
+test('connect prints no error for replayed senders who left, and a refused /join or /msg once', async (t) => {
+  const relay = await startRelay(t);
+  const gone = await connectClient(t, relay.url, { name: 'gone' });
+  await gone.join('#general');
+  await gone.send('#general', 'said before leaving');
+  await gone.disconnect();
+  const owner = await connectClient(t, relay.url, { name: 'owner' });
+  await owner.createChannel('#design', true);
+
+  const chat = spawnCli(t, ['connect', relay.url, '--join', '#general']);
+  // The replayed message prints with the bare id: the sender is gone and its name unknown.
+  t.regex(await chat.line((l) => l.includes('said before leaving')), /^\[#general\] @\w{8}: said before leaving$/);
+  chat.child.stdin.write('/join #design\n');
+  chat.child.stdin.write('/msg @nobody00 hello\n');
+  chat.child.stdin.end('/quit\n');
+  t.is(await chat.exited, 0, chat.stderr());
+  const errors = chat.stderr().trimEnd().split('\n');
+  t.is(errors.length, 2, chat.stderr());
+  t.regex(errors[0], /^error: NOT_INVITED: /);
+  t.regex(errors[1], /^error: AGENT_NOT_FOUND: /);
+});
