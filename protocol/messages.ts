@@ -29,7 +29,8 @@ export interface JoinedFrame extends Stamped { type: 'JOINED'; channel: string; 
 export interface LeftFrame extends Stamped { type: 'LEFT'; channel: string }
 export interface AgentJoinedFrame extends Stamped { type: 'AGENT_JOINED'; channel: string; agent: string; name?: string }
 export interface AgentLeftFrame extends Stamped { type: 'AGENT_LEFT'; channel: string; agent: string; name?: string }
-export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number }> }
+/** `private: true` (extension) marks an invite-only channel, listed only to its members. */
+export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number; private?: true }> }
 export interface AgentsFrame extends Stamped { type: 'AGENTS'; channel: string; list: string[] }
 export interface WhoisFrame extends Stamped {
   type: 'WHOIS';

@@ -1,5 +1,9 @@
-/** listing: LIST_CHANNELS (public channels only) and LIST_AGENTS (members only for invite-only channels). */
+/**
+ * listing: LIST_CHANNELS (public channels, plus the invite-only ones the asker is a member of,
+ * marked `private: true`) and LIST_AGENTS (members only for invite-only channels).
+ */
 import { ErrorCode } from '../../protocol/errors.js';
+import type { ChannelsFrame } from '../../protocol/messages.js';
 import { ListAgents, ListChannels } from '../../protocol/schemas.js';
 import { RelayError, type Plugin } from '../../kernel/types.js';
 
@@ -10,9 +14,11 @@ export function listing(): Plugin {
       relay.handle('LIST_CHANNELS', {
         schema: ListChannels,
         handle(session) {
-          const list: Array<{ name: string; agents: number }> = [];
+          const list: ChannelsFrame['list'] = [];
           for (const channel of relay.channels.values()) {
             if (!channel.inviteOnly) list.push({ name: channel.name, agents: channel.members.size });
+            // A member already knows the channel: showing it leaks nothing. An extension field a 0.3.x client ignores.
+            else if (session.channels.has(channel.name)) list.push({ name: channel.name, agents: channel.members.size, private: true });
           }
           relay.send(session, { type: 'CHANNELS', list });
         },
