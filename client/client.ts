@@ -262,7 +262,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     if (!this.connected) {
       return Promise.reject(new AgentChatError('NOT_CONNECTED', `not connected to ${this.server}: cannot send ${frame.type}`));
     }
-    const spec: PendingSpec = { refs: expect.refs ?? [frame.type], timeoutMs: this.requestTimeoutMs, ...withoutRefs(expect) };
+    const spec: PendingSpec = { ...expect, refs: expect.refs ?? [frame.type], timeoutMs: this.requestTimeoutMs };
     const answered = this.pending.add<AnyFrame>(spec);
     this.write(frame);
     return answered as Promise<T>;
@@ -375,11 +375,6 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.emit('disconnect', { code, reason, willReconnect: this.reconnector.willRetry(wasWelcomed) });
     this.reconnector.afterClose(wasWelcomed);
   }
-}
-
-function withoutRefs(expect: Expectation): Omit<PendingSpec, 'refs' | 'timeoutMs'> {
-  const { refs: _refs, ...rest } = expect;
-  return rest;
 }
 
 function rawText(data: RawData): string {
