@@ -84,7 +84,9 @@ test('createChannel, invite, listChannels, ping and whois', async (t) => {
   const channels = await bob.listChannels();
   const names = channels.list.map((c) => c.name);
   t.true(names.includes('#general') && names.includes('#open'));
-  t.false(names.includes('#secret'), 'invite-only channels are not listed');
+  t.like(channels.list.find((c) => c.name === '#secret'), { private: true }, 'bob is a member: his private channel is listed, marked');
+  const carol = await connectClient(t, relay.url, { name: 'carol' });
+  t.false((await carol.listChannels()).list.some((c) => c.name === '#secret'), 'a non-member never sees it');
 
   t.is((await alice.ping()).type, 'PONG');
   const whois = await alice.whois(bob.agentId!);
