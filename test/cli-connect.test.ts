@@ -1,7 +1,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import type { MsgFrame } from '../protocol/index.js';
-import { connectClient, spawnCli, startRelay } from './helpers/cli.js';
+import { connectClient, runCli, spawnCli, startRelay } from './helpers/cli.js';
 
 test('connect driven through a pipe: messages, /join, /who, /msg, /leave, /quit', async (t) => {
   const relay = await startRelay(t);
@@ -75,4 +75,17 @@ test('connect prints no error for replayed senders who left, and a refused /join
   t.is(errors.length, 2, chat.stderr());
   t.regex(errors[0], /^error: NOT_INVITED: /);
   t.regex(errors[1], /^error: AGENT_NOT_FOUND: /);
+});
+
+test('connect --join talks in the last channel joined, as connect --help says', async (t) => {
+  const help = await runCli(t, ['connect', '--help']);
+  t.regex(help.stdout, /the last one joined is current/);
+  const relay = await startRelay(t);
+  const bob = await connectClient(t, relay.url);
+  await bob.join('#general');
+  await bob.join('#agents');
+  const heard = new Promise<MsgFrame>((resolve) => bob.on('message', (m) => m.content === 'where am i' && resolve(m)));
+  const chat = spawnCli(t, ['connect', relay.url, '--join', '#general,#agents'], { input: 'where am i\n' });
+  t.is(await chat.exited, 0, chat.stderr());
+  t.is((await heard).to, '#agents');
 });
