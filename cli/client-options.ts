@@ -1,46 +1,58 @@
-/** The options every client command shares: server URL, --identity/-i, --name/-n. */
+/**
+ * The options every client command shares: the server URL, --identity/-i, --ephemeral
+ * and --name/-n. One identity rule for all of them: -i FILE if given, else
+ * ~/.agentchat/identity.json when it exists, else (or with --ephemeral) a fresh random id.
+ */
+import { existsSync } from 'node:fs';
 import type { Sade } from 'sade';
-import { AgentChatClient, type AgentChatClientOptions } from '../client/index.js';
+import { AgentChatClient, defaultIdentityPath, type AgentChatClientOptions } from '../client/index.js';
 import { UsageError } from './errors.js';
-import { stringFlags } from './flags.js';
+import { booleanFlags, stringFlags } from './flags.js';
+import { relayUrl } from './url.js';
 
 export interface ClientFlags {
-  identity?: string;
-  name?: string | number;
+  identity?: unknown;
+  ephemeral?: boolean;
+  name?: unknown;
 }
 
-/** Add --identity and --name to the command being defined. */
+/** Add --identity, --ephemeral and --name to the command being defined. */
 export function withClientFlags(prog: Sade): Sade {
   stringFlags('identity', 'name');
+  booleanFlags('ephemeral');
   return prog
-    .option('-i, --identity', 'Identity file to connect with (persistent id, signed messages)')
+    .option('-i, --identity', `Identity file to connect with: persistent id, signed messages (default ${defaultIdentityPath()} when it exists)`)
+    .option('--ephemeral', 'Connect with a fresh random id, ignoring the default identity file')
     .option('-n, --name', 'Agent name to identify as');
+}
+
+/** The identity file a command connects with, by the one rule above; undefined: ephemeral. */
+export function identityPath(flags: ClientFlags): string | undefined {
+  if (flags.ephemeral === true) {
+    if (flags.identity !== undefined) throw new UsageError('choose one of --identity and --ephemeral');
+    return undefined;
+  }
+  if (flags.identity !== undefined) return String(flags.identity);
+  const path = defaultIdentityPath();
+  return existsSync(path) ? path : undefined;
 }
 
 /** Client options from a server argument and the shared flags; a bad URL is a usage error. */
 export function clientOptions(server: unknown, flags: ClientFlags, extra: Partial<AgentChatClientOptions> = {}): AgentChatClientOptions {
-  if (typeof server !== 'string' || !/^wss?:\/\/[^/]/.test(server)) {
-    throw new UsageError(`server must be a ws:// or wss:// URL, got ${JSON.stringify(server)}`);
-  }
-  const options: AgentChatClientOptions = { server, ...extra };
-  if (flags.identity !== undefined) options.identity = String(flags.identity);
+  const options: AgentChatClientOptions = { server: relayUrl(server), ...extra };
+  const identity = identityPath(flags);
+  if (identity !== undefined) options.identity = identity;
   if (flags.name !== undefined) options.name = String(flags.name);
   return options;
 }
 
 /** Connect, run `fn`, and always disconnect. */
-export async function withClient<T>(server: unknown, flags: ClientFlags, fn: (client: AgentChatClient) => Promise<T>): Promise<T> {
-  const client = new AgentChatClient(clientOptions(server, flags));
+export async function withClient<T>(options: AgentChatClientOptions, fn: (client: AgentChatClient) => Promise<T>): Promise<T> {
+  const client = new AgentChatClient(options);
   try {
     await client.connect();
     return await fn(client);
   } finally {
     await client.disconnect();
   }
-}
-
-/** A required positional argument (sade already checks presence; this checks it is text). */
-export function requireArg(value: unknown, name: string): string {
-  if (value === undefined || value === null || value === '') throw new UsageError(`missing <${name}>`);
-  return String(value);
 }

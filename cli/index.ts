@@ -18,7 +18,12 @@ stopWhenNpmParentExits();
 
 const prog = sade('agentchat').version(pkg.version);
 
-registerServe(prog);
+// Only serve needs the relay (uWebSockets.js, the plugins): client commands start without loading it.
+// The overview (`agentchat --help`, no command) lists serve, so it loads it too.
+const command = process.argv[2];
+if (command === undefined || command === 'serve' || command.startsWith('-')) {
+  (await import('./commands/serve.js')).registerServe(prog);
+}
 registerSend(prog);
 registerListen(prog);
 registerQueries(prog);

@@ -4,9 +4,10 @@
  * rejects with an AgentChatError carrying the relay's code, or TIMEOUT /
  * DISCONNECTED / NOT_CONNECTED. No request waits forever.
  *
- * Server ERRORs: one that answers a pending request rejects that request. Every
- * ERROR is emitted as `server_error`; one that answered no request is also emitted
- * as `error`, but only while an `error` listener exists (never an unhandled crash).
+ * Server ERRORs: one that answers a pending request rejects that request, and that
+ * rejection is its only report. One that answered no request is emitted as
+ * `server_error`, and as `error` only while an `error` listener exists (never an
+ * unhandled crash). Every ERROR is still seen by `frame` listeners.
  */
 import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions, type RawData } from 'ws';
@@ -16,12 +17,12 @@ import {
   type MsgFrame, type PongFrame, type ProposalFrame, type ProposalsFrame, type ProposalStepFrame, type ServerFrame,
   type WelcomeFrame, type WhoisFrame,
 } from '../protocol/index.js';
-import { backoffDelay, resolveReconnect, type ReconnectOptions } from './backoff.js';
 import { AgentChatError } from './errors.js';
 import type { ClientEvents, UnknownFrame } from './events.js';
 import { loadIdentity, type LoadedIdentity } from './identity-file.js';
 import { PendingRequests, type AnyFrame, type PendingSpec } from './pending.js';
 import * as proposals from './proposals.js';
+import { Reconnector, resolveReconnect, type ReconnectOptions } from './reconnect.js';
 
 export interface AgentChatClientOptions {
   /** ws:// or wss:// URL of the relay. */
@@ -34,6 +35,8 @@ export interface AgentChatClientOptions {
   reconnect?: boolean | Partial<ReconnectOptions>;
   /** How long a request waits for its answer (default 10000 ms). */
   requestTimeoutMs?: number;
+  /** How long connect() waits for the socket and WELCOME (default: requestTimeoutMs). */
+  connectTimeoutMs?: number;
   /** Passed to the `ws` WebSocket (e.g. TLS `ca`, `rejectUnauthorized`). */
   wsOptions?: ClientOptions;
   /** Where to resume each channel from (msg_ids seen before, e.g. by an earlier run): older messages are not emitted again. */
@@ -74,11 +77,12 @@ const CLOSE_GRACE_MS = 1_000;
 export class AgentChatClient extends EventEmitter<ClientEvents> {
   readonly server: string;
   readonly requestTimeoutMs: number;
+  readonly connectTimeoutMs: number;
   private readonly nameOption: string | undefined;
   private readonly identitySource: string | LoadedIdentity | undefined;
-  private readonly reconnectOptions: ReconnectOptions | null;
   private readonly wsOptions: ClientOptions;
   private readonly longId: boolean;
+  private readonly reconnector: Reconnector;
 
   private loadedIdentity: LoadedIdentity | null;
   private ws: WebSocket | null = null;
@@ -87,11 +91,6 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
   /** Last msg_id seen per channel. */
   private readonly cursors: Map<string, number>;
   private readonly pending = new PendingRequests();
-  /** disconnect() was called: no reconnect. */
-  private closing = false;
-  /** Reconnect attempts since the last WELCOME. */
-  private reconnectAttempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
   private lastSocketError: Error | null = null;
 
   constructor(options: AgentChatClientOptions) {
@@ -103,11 +102,28 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.nameOption = options.name;
     this.identitySource = options.identity;
     this.loadedIdentity = typeof options.identity === 'object' ? options.identity : null;
-    this.reconnectOptions = resolveReconnect(options.reconnect);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? this.requestTimeoutMs;
     this.wsOptions = options.wsOptions ?? {};
     this.longId = options.longId === true;
     this.cursors = new Map(Object.entries(options.cursors ?? {}));
+    this.reconnector = new Reconnector({
+      open: () => this.open(),
+      hasSocket: () => this.ws !== null,
+      connected: () => this.connected,
+      channels: this.joinedChannels,
+      // From where each channel left off: nothing missed, nothing twice.
+      join: (channel) => {
+        const since = this.cursors.get(channel);
+        return this.join(channel, since === undefined ? {} : { since });
+      },
+      emit: {
+        reconnecting: (info) => this.emit('reconnecting', info),
+        reconnect: (welcome) => this.emit('reconnect', welcome),
+        rejoined: (channels) => this.emit('rejoined', channels),
+        reconnect_failed: (info) => this.emit('reconnect_failed', info),
+      },
+    }, resolveReconnect(options.reconnect));
   }
 
   /** '@xxxxxxxx' while identified, else null. */
@@ -139,7 +155,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
   /** Open the socket and identify (answering CHALLENGE when an identity is loaded). */
   async connect(): Promise<WelcomeFrame> {
     if (this.ws !== null) throw new Error('connect() called while already connected or connecting');
-    this.closing = false;
+    this.reconnector.start();
     if (this.loadedIdentity === null && typeof this.identitySource === 'string') {
       this.loadedIdentity = await loadIdentity(this.identitySource);
     }
@@ -148,9 +164,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
 
   /** Close the connection (no reconnect); resolves once the socket is closed. */
   disconnect(): Promise<void> {
-    this.closing = true;
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = null;
+    this.reconnector.stop();
     const ws = this.ws;
     if (ws === null) {
       this.joinedChannels.clear();
@@ -270,7 +284,7 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     if (!this.connected) {
       return Promise.reject(new AgentChatError('NOT_CONNECTED', `not connected to ${this.server}: cannot send ${frame.type}`));
     }
-    const spec: PendingSpec = { refs: expect.refs ?? [frame.type], timeoutMs: this.requestTimeoutMs, ...withoutRefs(expect) };
+    const spec: PendingSpec = { ...expect, refs: expect.refs ?? [frame.type], timeoutMs: this.requestTimeoutMs };
     const answered = this.pending.add<AnyFrame>(spec);
     this.write(frame);
     return answered as Promise<T>;
@@ -286,14 +300,14 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
   }
 
   private open(): Promise<WelcomeFrame> {
-    const ws = new WebSocket(this.server, { handshakeTimeout: this.requestTimeoutMs, ...this.wsOptions });
+    const ws = new WebSocket(this.server, { handshakeTimeout: this.connectTimeoutMs, ...this.wsOptions });
     this.ws = ws;
     this.lastSocketError = null;
     const welcomed = this.pending.add<WelcomeFrame & AnyFrame>({
       refs: ['IDENTIFY', 'VERIFY'],
       answer: 'WELCOME',
       label: `WELCOME from ${this.server}`,
-      timeoutMs: this.requestTimeoutMs,
+      timeoutMs: this.connectTimeoutMs,
     });
     ws.on('open', () => {
       const identity = this.loadedIdentity;
@@ -383,9 +397,10 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
   }
 
   private onServerError(frame: ErrorFrame): void {
-    const answered = this.pending.fail(frame);
+    // A refusal of a pending request is reported by that request's rejection, once.
+    if (this.pending.fail(frame)) return;
     this.emit('server_error', frame);
-    if (!answered && this.listenerCount('error') > 0) this.emit('error', frame);
+    if (this.listenerCount('error') > 0) this.emit('error', frame);
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {
@@ -395,51 +410,12 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     this.welcome = null;
     const cause = this.lastSocketError?.message ?? `closed with code ${code}${reason ? `: ${reason}` : ''}`;
     this.pending.rejectAll(new AgentChatError('DISCONNECTED', wasWelcomed ? `connection to ${this.server} lost: ${cause}` : `could not connect to ${this.server}: ${cause}`));
-    const options = this.reconnectOptions;
-    const inReconnect = wasWelcomed || this.reconnectAttempt > 0;
     // A newer session of this agent took over: reconnecting would only take it back, in a loop.
-    const displaced = code === CloseCode.DISPLACED;
-    const willReconnect = !this.closing && !displaced && options !== null && inReconnect && this.reconnectAttempt < options.maxAttempts;
-    if (this.closing) this.joinedChannels.clear();
-    this.emit('disconnect', { code, reason, willReconnect });
-    if (willReconnect) this.scheduleReconnect(options);
-    else if (!this.closing && !displaced && options !== null && inReconnect) this.emit('reconnect_failed', { attempts: this.reconnectAttempt });
+    if (code === CloseCode.DISPLACED) this.reconnector.stop();
+    if (this.reconnector.isStopped) this.joinedChannels.clear();
+    this.emit('disconnect', { code, reason, willReconnect: this.reconnector.willRetry(wasWelcomed) });
+    this.reconnector.afterClose(wasWelcomed);
   }
-
-  private scheduleReconnect(options: ReconnectOptions): void {
-    const attempt = ++this.reconnectAttempt;
-    const delayMs = backoffDelay(attempt - 1, options);
-    this.emit('reconnecting', { attempt, delayMs });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (this.closing || this.ws !== null) return;
-      // A failed attempt ends in onClose, which schedules the next one.
-      this.open().then((welcome) => this.afterReconnect(welcome), () => undefined);
-    }, delayMs);
-  }
-
-  private async afterReconnect(welcome: WelcomeFrame): Promise<void> {
-    this.reconnectAttempt = 0;
-    this.emit('reconnect', welcome);
-    const channels = [...this.joinedChannels];
-    // From where each channel left off: nothing missed, nothing twice.
-    const results = await Promise.allSettled(channels.map((channel) => {
-      const since = this.cursors.get(channel);
-      return this.join(channel, since === undefined ? {} : { since });
-    }));
-    results.forEach((result, i) => {
-      // Refused by the relay (gone, invite revoked): stop claiming membership. Connection errors keep it for the next try.
-      if (result.status === 'rejected' && result.reason instanceof AgentChatError && result.reason.frame !== undefined) {
-        this.joinedChannels.delete(channels[i]);
-      }
-    });
-    if (this.connected) this.emit('rejoined', [...this.joinedChannels]);
-  }
-}
-
-function withoutRefs(expect: Expectation): Omit<PendingSpec, 'refs' | 'timeoutMs'> {
-  const { refs: _refs, ...rest } = expect;
-  return rest;
 }
 
 function rawText(data: RawData): string {

@@ -88,7 +88,8 @@ export async function loadIdentity(path: string = defaultIdentityPath()): Promis
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `no identity file at ${path}` : `cannot read identity file ${path}: ${(err as Error).message}`);
+    const create = path === defaultIdentityPath() ? 'agentchat identity --generate' : `agentchat identity --generate --file ${path}`;
+    throw new Error(code === 'ENOENT' ? `no identity file at ${path} (create one with \`${create}\`)` : `cannot read identity file ${path}: ${(err as Error).message}`);
   }
   let json: unknown;
   try {

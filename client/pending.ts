@@ -34,11 +34,6 @@ interface Entry {
 export class PendingRequests {
   private readonly entries: Entry[] = [];
 
-  /** Requests still waiting. */
-  get size(): number {
-    return this.entries.length;
-  }
-
   /** Wait for the answer described by `spec`; rejects on ERROR, timeout or `rejectAll`. */
   add<T extends AnyFrame>(spec: PendingSpec): Promise<T> {
     return new Promise<T>((resolve, reject) => {

@@ -36,8 +36,11 @@ export interface JoinedFrame extends Stamped { type: 'JOINED'; channel: string; 
 export interface LeftFrame extends Stamped { type: 'LEFT'; channel: string }
 export interface AgentJoinedFrame extends Stamped { type: 'AGENT_JOINED'; channel: string; agent: string; name?: string }
 export interface AgentLeftFrame extends Stamped { type: 'AGENT_LEFT'; channel: string; agent: string; name?: string }
-/** Extension: `cursor` is present when more follow; send it back in the request for the next page. */
-export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number }>; cursor?: string }
+/**
+ * Extensions: `private: true` marks an invite-only channel, listed only to its members;
+ * `cursor` is present when more follow: send it back in the request for the next page.
+ */
+export interface ChannelsFrame extends Stamped { type: 'CHANNELS'; list: Array<{ name: string; agents: number; private?: true }>; cursor?: string }
 export interface AgentsFrame extends Stamped { type: 'AGENTS'; channel: string; list: string[]; cursor?: string }
 export interface WhoisFrame extends Stamped {
   type: 'WHOIS';

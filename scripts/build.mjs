@@ -30,8 +30,8 @@ const common = {
 };
 
 // dist/ is overwritten in place, not emptied first: other processes (tests, a running relay) may be reading it.
-// The CLI is split: what one command alone imports (the MCP SDK for `agentchat mcp`) sits in a
-// chunk under dist/chunks/ loaded by that command, so every other command starts as fast as before.
+// The CLI is split: what one command alone imports (the relay and uWebSockets.js for `serve`, the MCP SDK
+// for `agentchat mcp`) sits in a chunk under dist/chunks/ loaded by that command, so every other command starts fast.
 const [cli] = await Promise.all([
   build({
     ...common,
@@ -45,11 +45,11 @@ const [cli] = await Promise.all([
   build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', banner: { js: requireShim } }),
 ]);
 await chmod(join(dist, 'cli.js'), 0o755);
-// Chunk names carry a content hash: remove the ones this build did not write.
-const written = new Set(Object.keys(cli.metafile.outputs).map((path) => join(root, path)));
-for (const name of await readdir(join(dist, 'chunks'))) {
-  const path = join(dist, 'chunks', name);
-  if (!written.has(path)) await rm(path, { force: true });
+// Chunks of earlier builds (their names carry a hash) would otherwise be packed with this one.
+const current = new Set(Object.keys(cli.metafile.outputs).map((path) => join(root, path)));
+const chunks = join(dist, 'chunks');
+for (const name of await readdir(chunks)) {
+  if (!current.has(join(chunks, name))) await rm(join(chunks, name), { force: true });
 }
 
 // Declarations are rebuilt from scratch so none outlives its source file.

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import type { MsgFrame } from '../protocol/index.js';
-import { connectClient, spawnCli, startRelay } from './helpers/cli.js';
+import { connectClient, runCli, spawnCli, startRelay } from './helpers/cli.js';
 
 test('connect driven through a pipe: messages, /join, /who, /msg, /leave, /quit', async (t) => {
   const relay = await startRelay(t);
@@ -53,4 +53,39 @@ test('connect sends piped lines and exits 0 at end of input', async (t) => {
   t.is(await chat.exited, 0, chat.stderr());
   await both;
   t.deepEqual(got, ['one', 'two']);
+});
+
+test('connect prints no error for replayed senders who left, and a refused /join or /msg once', async (t) => {
+  const relay = await startRelay(t);
+  const gone = await connectClient(t, relay.url, { name: 'gone' });
+  await gone.join('#general');
+  await gone.send('#general', 'said before leaving');
+  await gone.disconnect();
+  const owner = await connectClient(t, relay.url, { name: 'owner' });
+  await owner.createChannel('#design', true);
+
+  const chat = spawnCli(t, ['connect', relay.url, '--join', '#general']);
+  // The replayed message prints with the bare id: the sender is gone and its name unknown.
+  t.regex(await chat.line((l) => l.includes('said before leaving')), /^\[#general\] @\w{8}: said before leaving$/);
+  chat.child.stdin.write('/join #design\n');
+  chat.child.stdin.write('/msg @nobody00 hello\n');
+  chat.child.stdin.end('/quit\n');
+  t.is(await chat.exited, 0, chat.stderr());
+  const errors = chat.stderr().trimEnd().split('\n');
+  t.is(errors.length, 2, chat.stderr());
+  t.regex(errors[0], /^error: NOT_INVITED: /);
+  t.regex(errors[1], /^error: AGENT_NOT_FOUND: /);
+});
+
+test('connect --join talks in the last channel joined, as connect --help says', async (t) => {
+  const help = await runCli(t, ['connect', '--help']);
+  t.regex(help.stdout, /the last one joined is current/);
+  const relay = await startRelay(t);
+  const bob = await connectClient(t, relay.url);
+  await bob.join('#general');
+  await bob.join('#agents');
+  const heard = new Promise<MsgFrame>((resolve) => bob.on('message', (m) => m.content === 'where am i' && resolve(m)));
+  const chat = spawnCli(t, ['connect', relay.url, '--join', '#general,#agents'], { input: 'where am i\n' });
+  t.is(await chat.exited, 0, chat.stderr());
+  t.is((await heard).to, '#agents');
 });

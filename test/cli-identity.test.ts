@@ -64,3 +64,30 @@ test('send -i signs with the identity: the receiver sees the persistent id and a
   t.is(msg.from, agent_id);
   t.is(typeof msg.sig, 'string');
 });
+
+test('every client command uses ~/.agentchat/identity.json when it exists; --ephemeral opts out', async (t) => {
+  const relay = await startRelay(t);
+  const home = await tempDir(t);
+  const env = { HOME: home };
+  const created = await runCli(t, ['identity', '--generate', '--name', 'me'], { env });
+  const me = (JSON.parse(created.stdout) as { agent_id: string }).agent_id;
+  const reader = await connectClient(t, relay.url);
+  await reader.join('#general');
+  const from: string[] = [];
+  reader.on('message', (m) => from.push(m.from));
+
+  t.is((await runCli(t, ['send', relay.url, '#general', 'signed'], { env })).code, 0);
+  const ephemeral = await runCli(t, ['send', relay.url, '#general', 'random', '--ephemeral'], { env });
+  t.is(ephemeral.code, 0, ephemeral.stderr);
+  const created2 = await runCli(t, ['create', relay.url, '#mine', '--private'], { env });
+  t.is(created2.code, 0, created2.stderr);
+  t.deepEqual((JSON.parse(created2.stdout) as { agents: string[] }).agents, [me]);
+  // The same identity, later, is still the channel's member: invite works without -i.
+  const invited = await runCli(t, ['invite', relay.url, '#mine', '@abcdef12'], { env });
+  t.is(invited.code, 0, invited.stderr);
+
+  await reader.ping();
+  t.is(from[0], me);
+  t.not(from[1], me);
+  t.regex(from[1], /^@[a-z0-9]{8}$/);
+});

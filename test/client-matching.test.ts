@@ -26,8 +26,9 @@ async function fakeRelay(t: ExecutionContext, script: Script): Promise<string> {
   return `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
 }
 
+/** A client whose requests time out after `requestTimeoutMs`; connecting has all the time a loaded machine needs. */
 async function connected(t: ExecutionContext, url: string, requestTimeoutMs = 2000): Promise<AgentChatClient> {
-  const client = new AgentChatClient({ server: url, requestTimeoutMs });
+  const client = new AgentChatClient({ server: url, requestTimeoutMs, connectTimeoutMs: 30_000 });
   t.teardown(() => client.disconnect());
   await client.connect();
   return client;
@@ -48,7 +49,7 @@ test('a relay that never WELCOMEs makes connect time out', async (t) => {
   await once(wss, 'listening');
   t.teardown(() => new Promise<void>((resolve) => wss.close(() => resolve())));
   const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
-  const client = new AgentChatClient({ server: url, requestTimeoutMs: 150 });
+  const client = new AgentChatClient({ server: url, connectTimeoutMs: 150 });
   t.teardown(() => client.disconnect());
   const err = await t.throwsAsync(client.connect(), { instanceOf: AgentChatError });
   t.is(err?.message, `timed out after 150 ms waiting for WELCOME from ${url}`);

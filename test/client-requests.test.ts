@@ -84,7 +84,9 @@ test('createChannel, invite, listChannels, ping and whois', async (t) => {
   const channels = await bob.listChannels();
   const names = channels.list.map((c) => c.name);
   t.true(names.includes('#general') && names.includes('#open'));
-  t.false(names.includes('#secret'), 'invite-only channels are not listed');
+  t.like(channels.list.find((c) => c.name === '#secret'), { private: true }, 'bob is a member: his private channel is listed, marked');
+  const carol = await connectClient(t, relay.url, { name: 'carol' });
+  t.false((await carol.listChannels()).list.some((c) => c.name === '#secret'), 'a non-member never sees it');
 
   t.is((await alice.ping()).type, 'PONG');
   const whois = await alice.whois(bob.agentId!);
@@ -161,7 +163,7 @@ test('an invalid name rejects connect with INVALID_NAME', async (t) => {
   t.is(err?.code, 'INVALID_NAME');
 });
 
-test('server_error reports every ERROR; error is emitted only with a listener', async (t) => {
+test('server_error reports an ERROR no request waited for; error is emitted only with a listener', async (t) => {
   const relay = await startRelay(t);
   const alice = await connectClient(t, relay.url);
   // A frame no method sends: its ERROR answers no pending request.
@@ -175,4 +177,19 @@ test('server_error reports every ERROR; error is emitted only with a listener', 
   const [frame] = await error;
   t.like(frame, { type: 'ERROR', code: 'INVALID_MSG', ref: 'BOGUS' });
   t.is((await alice.ping()).type, 'PONG');
+});
+
+test('a refusal that rejects a request is reported once: by the rejection, not as server_error or error', async (t) => {
+  const relay = await startRelay(t);
+  const alice = await connectClient(t, relay.url);
+  const reported: string[] = [];
+  alice.on('server_error', (f) => reported.push(`server_error ${f.code}`));
+  alice.on('error', (f) => reported.push(`error ${f.code}`));
+  const seen: string[] = [];
+  alice.on('frame', (f) => f.type === 'ERROR' && seen.push(String(f.code)));
+  await t.throwsAsync(alice.join('#nope'), { instanceOf: AgentChatError, message: /#nope/ });
+  await t.throwsAsync(alice.whois('@nobody00'), { instanceOf: AgentChatError });
+  await alice.ping(); // every ERROR the relay sent before PONG has arrived
+  t.deepEqual(seen, ['CHANNEL_NOT_FOUND', 'AGENT_NOT_FOUND'], 'the frames did arrive');
+  t.deepEqual(reported, []);
 });

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { connectAs, expectRefused, startRelay } from './helpers/relay-client.js';
 
-test('LIST_CHANNELS lists public channels with their member counts, never invite-only ones', async (t) => {
+test('LIST_CHANNELS lists public channels with their member counts; an invite-only one only to its members, marked private', async (t) => {
   const relay = await startRelay(t);
   const alice = await connectAs(t, relay, 'alice');
   const bob = await connectAs(t, relay, 'bob');
@@ -12,16 +12,18 @@ test('LIST_CHANNELS lists public channels with their member counts, never invite
   await alice.next('JOINED', (f) => f.channel === '#open');
   bob.send({ type: 'CREATE_CHANNEL', channel: '#hidden', invite_only: true });
   await bob.next('JOINED', (f) => f.channel === '#hidden');
-  for (const asker of [alice, bob]) {
+  const publicChannels = [
+    { name: '#agents', agents: 0 },
+    { name: '#general', agents: 2 },
+    { name: '#open', agents: 1 },
+  ];
+  const listed = async (asker: typeof alice) => {
     asker.send({ type: 'LIST_CHANNELS' });
-    const channels = await asker.next('CHANNELS');
-    const list = channels.list as Array<{ name: string; agents: number }>;
-    t.deepEqual([...list].sort((a, b) => a.name.localeCompare(b.name)), [
-      { name: '#agents', agents: 0 },
-      { name: '#general', agents: 2 },
-      { name: '#open', agents: 1 },
-    ]);
-  }
+    const list = (await asker.next('CHANNELS')).list as Array<{ name: string; agents: number }>;
+    return [...list].sort((a, b) => a.name.localeCompare(b.name));
+  };
+  t.deepEqual(await listed(alice), publicChannels, 'a non-member never sees #hidden');
+  t.deepEqual(await listed(bob), [...publicChannels, { name: '#hidden', agents: 1, private: true }].sort((a, b) => a.name.localeCompare(b.name)));
 });
 
 test('LIST_AGENTS lists the ids of a channel\'s members', async (t) => {

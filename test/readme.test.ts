@@ -10,7 +10,8 @@
  * and HOME is a temp dir, so `~/.agentchat/identity.json` belongs to this test.
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -240,7 +241,8 @@ test.serial('the proposal flow runs as one script and ends with the completed pr
   const relay = await startRelay(t);
   const cwd = await tempDir(t);
   // -e and pipefail: a failing step stops the script with its code instead of being masked by the next line.
-  const run = await expectExit(t, sh(PROPOSALS.source, { url: relay.url }), shOptions(cwd, { bashOptions: ['-e', '-o', 'pipefail'] }));
+  // TMPDIR: the block's `mktemp -d` lands in this test's dir, where the assertions find bob.log.
+  const run = await expectExit(t, sh(PROPOSALS.source, { url: relay.url }), shOptions(cwd, { bashOptions: ['-e', '-o', 'pipefail'], env: { TMPDIR: cwd } }));
   const values = jsonValues(run.stdout) as Array<Record<string, unknown>>;
   t.is(values.length, 5, `identity ×2, accept, complete, proposals\n${shown(run)}`);
   const [alice, bob, accepted, completed, listed] = values;
@@ -252,7 +254,10 @@ test.serial('the proposal flow runs as one script and ends with the completed pr
   t.like(list[0], { id, from: alice.agent_id, to: bob.agent_id, task: 'summarize #general', amount: 5, currency: 'USD', status: 'completed' });
 
   // Bob's listener printed the PROPOSAL while he was online.
-  const bobLog = (await readFile(join(cwd, 'bob.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Frame);
+  const demo = await readdir(cwd);
+  t.is(demo.length, 1, `one mktemp dir: ${demo.join(' ')}`);
+  t.deepEqual((await readdir(join(cwd, demo[0]))).sort(), ['alice.json', 'bob.json', 'bob.log'], 'the keys went to the temp dir, nothing else was written');
+  const bobLog = (await readFile(join(cwd, demo[0], 'bob.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Frame);
   t.like(bobLog.find((f) => f.type === 'PROPOSAL'), { id, from: alice.agent_id, to: bob.agent_id, status: 'pending' });
 });
 
@@ -366,4 +371,35 @@ test.serial("deploy --provider akash turns README's seed into deploy.sdl.yaml an
   const handOff = commands.find((c) => c.text.startsWith('provider-services '));
   t.truthy(handOff);
   t.true(run.stderr.includes(handOff!.text.replace('my-wallet', '<wallet>')), shown(run));
+});
+
+/** The ```js block under "## Client library". */
+function clientExample(): string {
+  const section = README.slice(README.indexOf('## Client library'));
+  const match = /```js\n([\s\S]*?)```/.exec(section);
+  if (match === null) throw new Error('no js block under "## Client library"');
+  return match[1];
+}
+
+test.serial('the client library example prints the replayed history, then its own live message', async (t) => {
+  const relay = await startRelay(t);
+  const earlier = await agent(t, relay.port, 'earlier');
+  earlier.send({ type: 'MSG', to: '#general', content: 'said before you came' });
+  await earlier.next('MSG', (f) => f.content === 'said before you came');
+  // Run as written but for the relay URL, importing 'agentchat' as a user would (the repo's own package).
+  const script = substitute(clientExample(), { 'ws://localhost:6667': relay.url });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  t.is(code, 0, err);
+  const lines = out.trimEnd().split('\n');
+  t.is(lines[0], `history ${earlier.agentId} said before you came`, out);
+  t.regex(lines[1], /^live @\w{8} hello$/, out);
+  t.true(lines[2].split(' ').includes('#general'), out);
 });

@@ -8,6 +8,7 @@ import { clearLine, createInterface, cursorTo, type Interface } from 'node:readl
 import type { Sade } from 'sade';
 import { AgentChatClient, AgentChatError } from '../../client/index.js';
 import type { MsgFrame } from '../../protocol/index.js';
+import { channelArg } from '../arguments.js';
 import { clientOptions, withClientFlags, type ClientFlags } from '../client-options.js';
 import { errorLine, EXIT } from '../errors.js';
 import { stringFlags } from '../flags.js';
@@ -22,14 +23,15 @@ interface ConnectFlags extends ClientFlags {
 export function registerConnect(prog: Sade): void {
   stringFlags('join');
   withClientFlags(prog.command('connect <server>').describe(`Chat interactively. ${HELP}`))
-    .option('--join', 'Channels to join, comma-separated; the first is current (default #general)')
+    .option('--join', 'Channels to join, comma-separated; the last one joined is current (default #general)')
     .example('connect ws://localhost:6667 --join "#general,#agents"')
     .action((server: unknown, flags: ConnectFlags) => connect(server, flags));
 }
 
 async function connect(server: unknown, flags: ConnectFlags): Promise<number> {
-  const channels = flags.join === undefined ? ['#general'] : String(flags.join).split(',').map((c) => c.trim()).filter(Boolean);
-  const client = new AgentChatClient(clientOptions(server, flags, { reconnect: true }));
+  const options = clientOptions(server, flags, { reconnect: true });
+  const channels = flags.join === undefined ? ['#general'] : String(flags.join).split(',').map((c) => c.trim()).filter(Boolean).map((c) => channelArg(c, 'channel in --join'));
+  const client = new AgentChatClient(options);
   const session = new ChatSession(client);
   try {
     const welcome = await client.connect();
@@ -57,8 +59,8 @@ function say(line: string): void {
 }
 
 class ChatSession {
-  /** Agent id → name, from WELCOME, AGENT_JOINED and WHOIS. */
-  readonly names = new Map<string, string>();
+  /** Agent id → name, from WELCOME, AGENT_JOINED and WHOIS; null: looked up, not connected (asked once). */
+  readonly names = new Map<string, string | null>();
   private current: string | null = null;
   /** Incoming frames print in arrival order, even when a name lookup is needed first. */
   private printing: Promise<void> = Promise.resolve();
@@ -70,6 +72,7 @@ class ChatSession {
       this.print(async () => `* ${await this.who(f.agent)} joined ${f.channel}`);
     });
     client.on('agent_left', (f) => this.print(async () => `* ${await this.who(f.agent)} left ${f.channel}`));
+    // Only ERRORs no request waited for: a refused command reports its own error, once.
     client.on('server_error', (frame) => status(errorLine(AgentChatError.fromFrame(frame))));
     client.on('disconnect', (info) => {
       if (info.willReconnect) status('* connection lost; reconnecting');
@@ -186,11 +189,12 @@ class ChatSession {
     if (name === undefined && this.client.connected) {
       try {
         name = (await this.client.whois(agentId)).name;
-        this.names.set(agentId, name);
       } catch {
-        // Gone already, or the relay refused: the id alone still says who it was.
+        // Gone already (a replayed sender who left), or refused: the id alone still says who it was. Never printed.
+        name = null;
       }
+      this.names.set(agentId, name);
     }
-    return name === undefined ? agentId : `${agentId} (${name})`;
+    return name === undefined || name === null ? agentId : `${agentId} (${name})`;
   }
 }

@@ -5,8 +5,11 @@
  */
 import type { Sade } from 'sade';
 import { AgentChatClient, AgentChatError } from '../../client/index.js';
+import { channelArg } from '../arguments.js';
 import { clientOptions, withClientFlags, type ClientFlags } from '../client-options.js';
-import { errorLine, EXIT, UsageError } from '../errors.js';
+import { errorLine, EXIT } from '../errors.js';
+import { stringFlags } from '../flags.js';
+import { optionalNumber } from '../numbers.js';
 import { printJsonLine, status } from '../output.js';
 
 /** Handshake and keepalive frames: not part of the stream. */
@@ -19,6 +22,7 @@ interface ListenFlags extends ClientFlags {
 }
 
 export function registerListen(prog: Sade): void {
+  stringFlags('max-messages', 'timeout');
   withClientFlags(
     prog
       .command('listen <server> [channels]')
@@ -32,12 +36,13 @@ export function registerListen(prog: Sade): void {
 
 async function listen(server: unknown, first: unknown, flags: ListenFlags): Promise<number> {
   // sade passes one optional positional; the rest stay in `_`.
-  const channels = [first, ...(flags._ ?? [])].filter((c) => c !== undefined).map(String);
+  const options = clientOptions(server, flags, { reconnect: true });
+  const channels = [first, ...(flags._ ?? [])].filter((c) => c !== undefined).map((c) => channelArg(c));
   if (channels.length === 0) channels.push('#general');
-  const maxMessages = flags['max-messages'] === undefined ? Infinity : count(flags['max-messages'], '--max-messages');
-  const timeoutSec = flags.timeout === undefined ? undefined : seconds(flags.timeout, '--timeout');
+  const maxMessages = optionalNumber(flags['max-messages'], '--max-messages', { integer: true, above: 0 }) ?? Infinity;
+  const timeoutSec = optionalNumber(flags.timeout, '--timeout', { above: 0, unit: 'seconds' });
 
-  const client = new AgentChatClient(clientOptions(server, flags, { reconnect: true }));
+  const client = new AgentChatClient(options);
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
   let done = false;
@@ -51,11 +56,8 @@ async function listen(server: unknown, first: unknown, flags: ListenFlags): Prom
       finish(EXIT.OK);
     }
   });
-  let started = false;
-  // Before the stream starts, a refusal rejects connect/join and is reported once, as the exit reason.
-  client.on('server_error', (frame) => {
-    if (started) status(errorLine(AgentChatError.fromFrame(frame)));
-  });
+  // Refusals of connect and join reject them (the exit reason); these are the others, e.g. RATE_LIMITED.
+  client.on('server_error', (frame) => status(errorLine(AgentChatError.fromFrame(frame))));
   client.on('disconnect', (info) => {
     if (info.willReconnect) status(`disconnected (${info.code}); reconnecting`);
   });
@@ -71,7 +73,6 @@ async function listen(server: unknown, first: unknown, flags: ListenFlags): Prom
   try {
     const welcome = await client.connect();
     for (const channel of channels) await client.join(channel);
-    started = true;
     status(`listening on ${channels.join(' ')} as ${welcome.agent_id}`);
     const timer = timeoutSec === undefined ? null : setTimeout(() => finish(EXIT.OK), timeoutSec * 1000);
     const code = await finished;
@@ -83,16 +84,4 @@ async function listen(server: unknown, first: unknown, flags: ListenFlags): Prom
     process.off('SIGTERM', stop);
     await client.disconnect();
   }
-}
-
-function count(value: unknown, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-function seconds(value: unknown, flag: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`);
-  return n;
 }

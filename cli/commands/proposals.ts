@@ -1,15 +1,17 @@
 /**
  * Signed work proposals: propose, accept, reject, complete, dispute, proposals.
  * Each prints the relay's answer as JSON. They sign, so they always use an
- * identity (default ~/.agentchat/identity.json); the relay keeps proposals by
+ * identity (-i, else ~/.agentchat/identity.json, which must exist); the relay keeps proposals by
  * agent id, so a later command with the same identity acts on them.
  */
 import type { Sade } from 'sade';
 import { defaultIdentityPath, type AgentChatClient, type ListProposalsFilter } from '../../client/index.js';
 import { PROPOSAL_ROLES, PROPOSAL_STATUSES, ProposalStatus } from '../../protocol/index.js';
-import { requireArg, withClient, withClientFlags, type ClientFlags } from '../client-options.js';
+import { agentArg, requireArg } from '../arguments.js';
+import { clientOptions, withClient, withClientFlags, type ClientFlags } from '../client-options.js';
 import { EXIT, UsageError } from '../errors.js';
 import { stringFlags } from '../flags.js';
+import { optionalNumber } from '../numbers.js';
 import { printJson } from '../output.js';
 
 interface ProposalFlags extends ClientFlags {
@@ -37,14 +39,14 @@ export function registerProposals(prog: Sade): void {
     .example('propose ws://localhost:6667 @a1b2c3d4 "summarize #general" --amount 5 --currency USD --expires 3600')
     .action((server: unknown, agent: unknown, task: unknown, flags: ProposalFlags) => {
       // Arguments are checked before connecting: a usage error never reaches the relay.
-      const to = requireArg(agent, 'agent');
+      const to = agentArg(agent);
       const proposal = {
         task: requireArg(task, 'task'),
-        amount: optionalNumber(flags.amount, '--amount', 'non-negative'),
+        amount: optionalNumber(flags.amount, '--amount', { min: 0 }),
         currency: optionalText(flags.currency),
         payment_code: optionalText(flags['payment-code']),
         terms: optionalText(flags.terms),
-        expires: optionalNumber(flags.expires, '--expires', 'positive'),
+        expires: optionalNumber(flags.expires, '--expires', { above: 0, max: 2_592_000, unit: 'seconds' }),
       };
       return act(server, flags, (c) => c.propose(to, proposal));
     });
@@ -87,7 +89,10 @@ export function registerProposals(prog: Sade): void {
 
 /** Connect with the identity (signing needs one), run the request, print its answer without the frame's type and ts. */
 async function act(server: unknown, flags: ProposalFlags, ask: (client: AgentChatClient) => Promise<{ type?: string; ts?: number }>): Promise<number> {
-  const { type: _type, ts: _ts, ...answer } = await withClient(server, { ...flags, identity: flags.identity ?? defaultIdentityPath() }, ask);
+  if (flags.ephemeral === true) throw new UsageError('proposals are signed: they need an identity, not --ephemeral');
+  // Signing needs a key: without -i the default file is used, and a missing one is reported as such.
+  const options = clientOptions(server, { ...flags, identity: flags.identity ?? defaultIdentityPath() });
+  const { type: _type, ts: _ts, ...answer } = await withClient(options, ask);
   printJson(answer);
   return EXIT.OK;
 }
@@ -96,13 +101,6 @@ function optionalText(value: unknown): string | undefined {
   return value === undefined ? undefined : String(value);
 }
 
-function optionalNumber(value: unknown, flag: string, sign: 'positive' | 'non-negative'): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  const ok = String(value).trim() !== '' && Number.isFinite(n) && (sign === 'positive' ? n > 0 : n >= 0);
-  if (!ok) throw new UsageError(`${flag} must be a ${sign} number, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 function listFilter(flags: ProposalFlags): ListProposalsFilter {
   const filter: ListProposalsFilter = {};

@@ -1,8 +1,10 @@
 /**
- * listing: LIST_CHANNELS (public channels only) and LIST_AGENTS (members only for
- * invite-only channels), in name order, paged at 64 KiB a frame with a `cursor`.
+ * listing: LIST_CHANNELS (public channels, plus the invite-only ones the asker is a member of,
+ * marked `private: true`) and LIST_AGENTS (members only for invite-only channels), in name
+ * order, paged at 64 KiB a frame with a `cursor`.
  */
 import { ErrorCode } from '../../protocol/errors.js';
+import type { ChannelsFrame } from '../../protocol/messages.js';
 import { ListAgents, ListChannels } from '../../protocol/schemas.js';
 import { RelayError, type Plugin } from '../../kernel/types.js';
 import { page } from './page.js';
@@ -14,9 +16,11 @@ export function listing(): Plugin {
       relay.handle('LIST_CHANNELS', {
         schema: ListChannels,
         handle(session, msg) {
-          const all: Array<{ name: string; agents: number }> = [];
+          const all: ChannelsFrame['list'] = [];
           for (const channel of relay.channels.values()) {
             if (!channel.inviteOnly) all.push({ name: channel.name, agents: channel.members.size });
+            // A member already knows the channel: showing it leaks nothing. An extension field a 0.3.x client ignores.
+            else if (session.channels.has(channel.name)) all.push({ name: channel.name, agents: channel.members.size, private: true });
           }
           all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
           relay.send(session, { type: 'CHANNELS', ...page(all, (c) => c.name, msg.cursor) });

@@ -4,7 +4,7 @@
  * through `t.teardown`.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -65,13 +65,23 @@ export interface SpawnOptions {
   nodeArgs?: string[];
 }
 
-/** Spawn `node dist/cli.js ...args`; killed at teardown if still running. */
+/**
+ * Spawn `node dist/cli.js ...args`; killed at teardown if still running. HOME is an
+ * empty temp dir unless `env.HOME` is given: the tester's ~/.agentchat/identity.json
+ * (used by default when it exists) must not change what a test sees.
+ */
 export function spawnCli(t: ExecutionContext, args: string[], options: SpawnOptions = {}): CliProcess {
   const script = options.script ?? CLI;
   if (!existsSync(script)) throw new Error(`${script} does not exist: run \`npm run build\` first (\`npm test\` does)`);
+  let home = options.env?.HOME;
+  if (home === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'agentchat-home-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    home = dir;
+  }
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
     cwd: options.cwd ?? REPO,
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    env: { ...process.env, NO_COLOR: '1', ...options.env, HOME: home },
   });
   const lines: string[] = [];
   let stderr = '';
