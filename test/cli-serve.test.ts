@@ -28,7 +28,7 @@ test('serve flags win over environment variables, which fill in what flags leave
 test('serve maps the per-address limit flags to the limits plugin, 0 meaning no limit', (t) => {
   const { pluginOptions } = serveOptions({ 'max-conns-per-ip': '0', 'conn-rate-per-ip': 5, 'max-sessions-per-ip': '4', 'trust-proxy': ['10.0.0.0/8,::1', '192.0.2.7'] }, {});
   t.deepEqual(pluginOptions.limits, { maxConnsPerIp: 0, connRatePerIp: 5, maxSessionsPerIp: 4, trustProxy: ['10.0.0.0/8', '::1', '192.0.2.7'] });
-  t.throws(() => serveOptions({ 'max-conns-per-ip': -1 }, {}), { instanceOf: UsageError, message: /--max-conns-per-ip must be an integer from 0/ });
+  t.throws(() => serveOptions({ 'max-conns-per-ip': -1 }, {}), { instanceOf: UsageError, message: /--max-conns-per-ip must be a non-negative integer, got -1/ });
   t.throws(() => serveOptions({ 'trust-proxy': '10.0.0.0/40' }, {}), { instanceOf: UsageError, message: /--trust-proxy 10\.0\.0\.0\/40: not an address or CIDR/ });
 });
 

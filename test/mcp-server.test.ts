@@ -367,6 +367,6 @@ test('bad flags and a missing -i file end the command at once with one line sayi
   t.regex(budget.stderr, /--max-sends must be an integer/);
   const missing = await runCli(t, ['mcp', relay.url, '-i', '/nonexistent/identity.json']);
   t.is(missing.code, 1);
-  t.is(missing.stderr.trim(), 'error: no identity file at /nonexistent/identity.json');
+  t.regex(missing.stderr.trim(), /^error: no identity file at \/nonexistent\/identity.json \(create one with `agentchat identity --generate/);
   t.is(missing.stdout, '', 'nothing on stdout, which belongs to MCP');
 });

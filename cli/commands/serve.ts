@@ -12,6 +12,11 @@ import { DEFAULT_PORT, normalizeRelayUrl } from '../../protocol/index.js';
 import { createRelay, type RelayOptions } from '../../relay.js';
 import { openStore, type OpenStoreOptions } from '../../store/index.js';
 import { EXIT, UsageError } from '../errors.js';
+import { parseNumber } from '../numbers.js';
+
+/** A whole number from `min` (to `max`): serve's flags are counts, ports and milliseconds. */
+const integer = (value: unknown, flag: string, min: number, max?: number): number => parseNumber(value, flag, { integer: true, min, max });
+const positive = (value: unknown, flag: string): number => parseNumber(value, flag, { above: 0 });
 import { booleanFlags, stringFlags } from '../flags.js';
 import { status } from '../output.js';
 
@@ -292,16 +297,3 @@ function truthy(value: string | undefined): boolean {
   return value !== undefined && /^(1|true|yes|on)$/i.test(value);
 }
 
-function integer(value: unknown, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const n = typeof value === 'number' ? value : Number(String(value).trim());
-  if (!Number.isInteger(n) || n < min || n > max || String(value).trim() === '') {
-    throw new UsageError(`${flag} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? ' up' : ` to ${max}`}, got ${JSON.stringify(value)}`);
-  }
-  return n;
-}
-
-function positive(value: unknown, flag: string): number {
-  const n = typeof value === 'number' ? value : Number(String(value).trim());
-  if (!Number.isFinite(n) || n <= 0 || String(value).trim() === '') throw new UsageError(`${flag} must be a positive number, got ${JSON.stringify(value)}`);
-  return n;
-}
