@@ -338,6 +338,8 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
     } catch {
       return;
     }
+    // A channel message already seen (a replay overlapping what arrived live) is dropped before anyone sees it.
+    if (frame.type === 'MSG' && !this.advanceCursor(frame)) return;
     this.emit('frame', frame as ServerFrame | UnknownFrame);
     switch (frame.type) {
       case 'CHALLENGE':
@@ -351,9 +353,6 @@ export class AgentChatClient extends EventEmitter<ClientEvents> {
         break;
       case 'LEFT':
         if (typeof frame.channel === 'string') this.joinedChannels.delete(frame.channel);
-        break;
-      case 'MSG':
-        if (!this.advanceCursor(frame)) return;
         break;
       case 'ERROR':
         this.onServerError(frame as unknown as ErrorFrame);

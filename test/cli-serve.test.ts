@@ -58,3 +58,11 @@ test('serve --cert --key listens with TLS and prints a wss:// URL', async (t) =>
   t.teardown(() => client.disconnect());
   t.is((await client.connect()).type, 'WELCOME');
 });
+
+test('serve with a TLS cert or key it cannot use stops with exit 1 and a line naming both files', async (t) => {
+  const { runCli } = await import('./helpers/cli.js');
+  const run = await runCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', '--memory', '--cert', '/nope.pem', '--key', '/nope-key.pem']);
+  t.is(run.code, 1);
+  t.regex(run.stderr, /^error: cannot start TLS with cert \/nope\.pem and key \/nope-key\.pem: check that both files exist/m);
+  t.false(run.stderr.includes('App construction failed'));
+});
