@@ -1,9 +1,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { AgentChatClient, backoffDelay, generateIdentity } from '../client/index.js';
 import type { MsgFrame } from '../protocol/index.js';
 import { connectClient, startRelay } from './helpers/cli.js';
+import { tcpFront } from './helpers/tcp-front.js';
 
 test('backoff is full jitter under an exponential cap', (t) => {
   const options = { initialMs: 100, maxMs: 1000 };
@@ -13,43 +13,15 @@ test('backoff is full jitter under an exponential cap', (t) => {
   t.is(backoffDelay(5, options, () => 0), 0);
 });
 
-/**
- * A TCP forwarder on a fixed port in front of a relay. The relay's own port cannot be
- * bound again right after it closed with clients connected (its TIME_WAIT sockets
- * block the bind; see the report), so the "same address" the client returns to is
- * this forwarder's, restarted in front of the new relay.
- */
-async function forwarder(t: ExecutionContext, targetPort: number | (() => number), port = 0): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((inbound) => {
-    const outbound = connect(typeof targetPort === 'number' ? targetPort : targetPort(), '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    inbound.pipe(outbound).pipe(inbound);
-    inbound.on('close', () => outbound.destroy());
-    outbound.on('close', () => inbound.destroy());
-  });
-  server.listen(port, '127.0.0.1');
-  await once(server, 'listening');
-  const close = () => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  });
-  t.teardown(close);
-  return { port: (server.address() as AddressInfo).port, close };
-}
-
 test('after a relay restart at the same address the client re-identifies and re-joins its channels', async (t) => {
-  // The client dials the forwarder: a proof names that URL, so the relays list it as theirs.
-  let target = 0;
-  const front = await forwarder(t, () => target);
-  const url = `ws://127.0.0.1:${front.port}`;
+  // The relay's own port cannot be bound again right after it closed with clients connected
+  // (TIME_WAIT), so the "same address" is a front on a fixed port, restarted in front of the
+  // new relay. The client dials the front: a proof names that URL, so the relays list it as theirs.
+  const front = await tcpFront(t);
+  const url = front.url;
   const asFront = { pluginOptions: { identity: { publicUrls: [url] } } };
   const first = await startRelay(t, asFront);
-  target = first.port;
+  front.retarget(first.port);
   const identity = generateIdentity('phoenix');
   const client = new AgentChatClient({ server: url, identity, reconnect: { initialMs: 20, maxMs: 100 }, requestTimeoutMs: 3000 });
   t.teardown(() => client.disconnect());
@@ -64,7 +36,7 @@ test('after a relay restart at the same address the client re-identifies and re-
 
   const rejoined = once(client, 'rejoined') as Promise<[string[]]>;
   const second = await startRelay(t, asFront);
-  await forwarder(t, second.port, front.port);
+  await tcpFront(t, second.port, front.port);
   const [channels] = await rejoined;
   t.deepEqual([...channels].sort(), ['#agents', '#general']);
   t.is(client.agentId, identity.agentId, 'same persistent id after reconnect');

@@ -4,13 +4,13 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { once } from 'node:events';
-import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { generateIdentity, saveIdentity, type AgentChatClient } from '../client/index.js';
 import type { AgentJoinedFrame, AgentLeftFrame, MsgFrame } from '../protocol/index.js';
 import { connectClient, runCli, startRelay, tempDir } from './helpers/cli.js';
 import { alive, startMcp, type McpSession } from './helpers/mcp.js';
+import { tcpFront } from './helpers/tcp-front.js';
 
 interface ReadOutcome {
   agent_id: string;
@@ -169,31 +169,10 @@ async function readUntilSeen(session: McpSession, content: string, into: ReadOut
   throw new Error(`no message ${content} came`);
 }
 
-/** A TCP forwarder in front of the relay whose connections can be cut while it keeps listening. */
-async function cuttable(t: ExecutionContext, targetPort: number): Promise<{ url: string; cut(): void }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((inbound) => {
-    const outbound = tcpConnect(targetPort, '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    inbound.pipe(outbound).pipe(inbound);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`, cut: () => sockets.forEach((s) => s.destroy()) };
-}
-
 test('no message is returned twice across a dropped connection: the history replayed on re-join is not read again', async (t) => {
   // The agent dials the cuttable front, not the relay: without proof checks the relay need not know the front's URL.
   const relay = await startRelay(t, { pluginOptions: { identity: { allowUnverifiedKeys: true } } });
-  const front = await cuttable(t, relay.port);
+  const front = await tcpFront(t, relay.port);
   const home = await tempDir(t);
   const identity = generateIdentity('steady');
   await saveIdentity(identity, join(home, '.agentchat', 'identity.json'));
@@ -369,4 +348,30 @@ test('bad flags and a missing -i file end the command at once with one line sayi
   t.is(missing.code, 1);
   t.regex(missing.stderr.trim(), /^error: no identity file at \/nonexistent\/identity.json \(create one with `agentchat identity --generate/);
   t.is(missing.stdout, '', 'nothing on stdout, which belongs to MCP');
+});
+
+test('no message is returned twice across a relay restart: the MCP session resumes from the last msg_id it saw', async (t) => {
+  const { startServe } = await import('./helpers/cli.js');
+  const front = await tcpFront(t);
+  const dir = await tempDir(t);
+  const args = ['--data-dir', dir, '--public-url', front.url];
+  const first = await startServe(t, args);
+  front.retarget(first.port);
+  const session = await mcp(t, front.url, ['--join', '#general']);
+  const say = async (text: string) => {
+    const talker = await connectClient(t, front.url);
+    await talker.join('#general');
+    await talker.send('#general', text);
+    await talker.disconnect();
+  };
+  await say('before the restart');
+  t.deepEqual((await readUntil(session, 1)).map((m) => m.content), ['before the restart']);
+  first.child.kill('SIGTERM');
+  await first.exited;
+  const second = await startServe(t, args);
+  front.retarget(second.port);
+  await say('after the restart');
+  const after: ReadOutcome['messages'] = [];
+  await readUntilSeen(session, 'after the restart', after);
+  t.deepEqual(after.map((m) => m.content), ['after the restart'], 'the history the restarted relay replays is not read again');
 });

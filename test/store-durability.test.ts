@@ -10,13 +10,13 @@ import Database from 'better-sqlite3';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { connect as connectTcp, createServer, type AddressInfo, type Socket } from 'node:net';
 import { AgentChatClient, generateIdentity } from '../client/index.js';
 import type { MsgFrame } from '../protocol/index.js';
 import { acceptSigningString, completeSigningString, proposalCanonicalString, PROPOSAL_SIG_FORMAT_JSON, signString } from '../protocol/index.js';
 import { createRelay, type RelayOptions } from '../relay.js';
 import { DATA_FILE, sqliteStore, StoreError } from '../store/index.js';
 import { runCli, startServe, tempDir } from './helpers/cli.js';
+import { tcpFront } from './helpers/tcp-front.js';
 import { connect, connectAs, expectRefused, newKeyPair, type RelayClient } from './helpers/relay-client.js';
 
 /** A relay on `dir`'s SQLite file; `restart()` closes it and opens a new one on the same file. */
@@ -118,35 +118,13 @@ test('JOIN {since} replays exactly the messages after it; {history: 0} replays n
   t.like(current.pending('HISTORY')[0], { count: 0, incomplete: false });
 });
 
-/** A TCP front whose target can change: the client keeps one URL while the relay behind it restarts on a new port. */
-async function front(t: ExecutionContext): Promise<{ port: number; target: (port: number) => void }> {
-  let target = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((inbound) => {
-    const outbound = connectTcp(target, '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    inbound.pipe(outbound).pipe(inbound);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => new Promise<void>((resolve) => {
-    for (const s of sockets) s.destroy();
-    server.close(() => resolve());
-  }));
-  return { port: (server.address() as AddressInfo).port, target: (port) => void (target = port) };
-}
-
 test('a listener resumes across a relay restart and sees every message exactly once', async (t) => {
   const dir = await tempDir(t);
-  const entry = await front(t);
+  const entry = await tcpFront(t);
   const url = `ws://127.0.0.1:${entry.port}`;
   const serveArgs = ['--data-dir', dir, '--public-url', url];
   const first = await startServe(t, serveArgs);
-  entry.target(first.port);
+  entry.retarget(first.port);
   const listener = new AgentChatClient({ server: url, reconnect: { initialMs: 20, maxMs: 200 }, requestTimeoutMs: 3000 });
   t.teardown(() => listener.disconnect());
   const seen: string[] = [];
@@ -168,7 +146,7 @@ test('a listener resumes across a relay restart and sees every message exactly o
   await dropped;
   // The relay comes back on the same data; traffic arrives before and after the listener is back.
   const second = await startServe(t, serveArgs);
-  entry.target(second.port);
+  entry.retarget(second.port);
   const rejoined = once(listener, 'rejoined');
   alice = await talker(2);
   await alice.send('#general', 'a3');
