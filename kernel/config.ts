@@ -34,6 +34,11 @@ export interface RelayConfig {
   rateMsg: RateBucket;
   /** Every other frame. */
   rateOther: RateBucket;
+  /** JOIN and LEAVE: each toggle makes a presence frame for every member (fakelag, as IRC servers do). */
+  rateJoin: RateBucket;
+  /** Channels with more members than this get their AGENT_JOINED/LEFT batched, one frame per kind per `presenceBatchMs`. */
+  presenceBatchAbove: number;
+  presenceBatchMs: number;
   /** Refused frames within `floodWindowMs` past which the client is closed (1008). */
   floodMaxRefusals: number;
   floodWindowMs: number;
@@ -66,6 +71,9 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   maxSessions: 100_000,
   rateMsg: { burst: 10, perSec: 1 },
   rateOther: { burst: 100, perSec: 20 },
+  rateJoin: { burst: 20, perSec: 1 },
+  presenceBatchAbove: 100,
+  presenceBatchMs: 100,
   floodMaxRefusals: 100,
   floodWindowMs: 10_000,
   slowConsumerBytes: 1024 * 1024,
@@ -81,6 +89,7 @@ export function resolveConfig(options: Partial<RelayConfig> = {}): RelayConfig {
   const config: RelayConfig = { ...DEFAULT_CONFIG, ...stripUndefined(options) };
   config.rateMsg = { ...DEFAULT_CONFIG.rateMsg, ...stripUndefined(options.rateMsg ?? {}) };
   config.rateOther = { ...DEFAULT_CONFIG.rateOther, ...stripUndefined(options.rateOther ?? {}) };
+  config.rateJoin = { ...DEFAULT_CONFIG.rateJoin, ...stripUndefined(options.rateJoin ?? {}) };
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === 'number' && !(Number.isFinite(value) && value >= 0)) {
       throw new RangeError(`config ${key} must be a non-negative number, got ${value}`);

@@ -11,7 +11,7 @@ import type { RelayConfig } from './config.js';
 import { decodeFrame, type Frame } from './frame.js';
 import { internalError, isPromise, type HookRegistry, type PluginFailure } from './hooks.js';
 import type { Outbox } from './outbox.js';
-import { take } from './rate-limit.js';
+import { RATE_JOIN, RATE_MSG, RATE_OTHER, take, type RateIndex } from './rate-limit.js';
 import type { SessionState } from './session.js';
 import { RelayError, type ErrorExtras, type MessageTypeSpec, type Session } from './types.js';
 
@@ -22,7 +22,7 @@ interface Registered {
   check: ((frame: Record<string, unknown>) => boolean) | undefined;
   handle: (session: Session, msg: unknown) => void | Promise<void>;
   beforeIdentify: boolean;
-  msgClass: boolean;
+  bucket: RateIndex;
   /** Frames of this type received (a field increment: the cheapest counter on the MSG path). */
   received: number;
 }
@@ -57,7 +57,7 @@ export class Dispatcher {
       check: spec.check,
       handle: spec.handle as Registered['handle'],
       beforeIdentify: spec.beforeIdentify === true,
-      msgClass: spec.rateClass === 'msg',
+      bucket: spec.rateClass === 'msg' ? RATE_MSG : spec.rateClass === 'join' ? RATE_JOIN : RATE_OTHER,
       received: 0,
     });
   }
@@ -152,7 +152,7 @@ export class Dispatcher {
       this.outbox.refuse(session, ErrorCode.AUTH_REQUIRED, `send IDENTIFY before ${type}`, { ref: type });
       return undefined;
     }
-    const wait = take(session, spec.msgClass, this.config.rateMsg, this.config.rateOther, Date.now());
+    const wait = take(session, spec.bucket, this.config, Date.now());
     if (wait > 0) {
       this.stats.rateLimited++;
       this.outbox.refuse(session, ErrorCode.RATE_LIMITED, `rate limit exceeded; retry after ${wait} ms`, { ref: type, retry_after_ms: wait });

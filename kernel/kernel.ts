@@ -261,6 +261,7 @@ export class Kernel {
   shutDown(): void {
     this.closing = true;
     this.membership.closing = true;
+    this.membership.presence.stop();
     for (const session of [...this.sessions.values()]) this.outbox.disconnect(session, CloseCode.GOING_AWAY, 'relay shutting down');
   }
 }

@@ -11,6 +11,7 @@ import type { Channels, ChannelState } from './channels.js';
 import type { RelayConfig } from './config.js';
 import type { Decision, HookRegistry } from './hooks.js';
 import type { Outbox, OutFrame } from './outbox.js';
+import { PresenceBatcher } from './presence.js';
 import type { Sessions, SessionState } from './session.js';
 import { RelayError, type Identity, type InboundMsg, type JoinOptions } from './types.js';
 
@@ -35,6 +36,7 @@ export class Membership {
   /** Set when shutting down: sessions close without telling the others. */
   closing = false;
   private lastDmId = 0;
+  readonly presence: PresenceBatcher;
 
   constructor(
     private readonly config: RelayConfig,
@@ -43,7 +45,10 @@ export class Membership {
     private readonly hooks: HookRegistry,
     private readonly outbox: Outbox,
     private readonly stats: MembershipStats,
-  ) {}
+  ) {
+    this.presence = new PresenceBatcher(config.presenceBatchAbove, config.presenceBatchMs,
+      (channel, frame) => this.publish(channel, frame), (channel) => this.channels.get(channel.name) === channel);
+  }
 
   // ---- identity -------------------------------------------------------------
 
@@ -105,8 +110,8 @@ export class Membership {
   private completeJoin(session: SessionState, channel: ChannelState, options: JoinOptions): void {
     const name = channel.name;
     const agentId = session.agentId!;
-    // Told before subscribing, so the joiner is not among the receivers.
-    this.publish(channel, { type: 'AGENT_JOINED', channel: name, agent: agentId, name: session.name });
+    // Told before subscribing, so the joiner is not among the receivers (on a batched large channel it may be).
+    this.presence.changed(channel, 'joined', agentId, session.name);
     channel.members.set(agentId, session);
     channel.emptySince = null;
     session.channels.add(name);
@@ -147,7 +152,7 @@ export class Membership {
     if (agentId === null || channel.members.get(agentId) !== session) return;
     channel.members.delete(agentId);
     if (channel.members.size === 0) channel.emptySince = Date.now();
-    else if (!this.closing) this.publish(channel, { type: 'AGENT_LEFT', channel: channel.name, agent: agentId, name: session.name });
+    else if (!this.closing) this.presence.changed(channel, 'left', agentId, session.name);
     this.hooks.notify('leave', session, channel, cause);
   }
 

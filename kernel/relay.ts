@@ -191,9 +191,10 @@ function registerKernelTypes(kernel: Kernel): void {
   const { membership, outbox, dispatch } = kernel;
   dispatch.register('JOIN', {
     schema: Join,
+    rateClass: 'join',
     handle: (s, m) => membership.join(s as SessionState, m.channel, m.since === undefined && m.history === undefined ? undefined : { since: m.since, history: m.history }),
   }, 'kernel');
-  dispatch.register('LEAVE', { schema: Leave, handle: (s, m) => membership.leave(s as SessionState, m.channel) }, 'kernel');
+  dispatch.register('LEAVE', { schema: Leave, rateClass: 'join', handle: (s, m) => membership.leave(s as SessionState, m.channel) }, 'kernel');
   const { maxContentChars: max, maxContentBytes: bytes } = kernel.config;
   dispatch.register('MSG', { schema: msgSchema(max, bytes), check: msgCheck(max, bytes), rateClass: 'msg', handle: (s, m) => membership.route(s as SessionState, m) }, 'kernel');
   dispatch.register('PING', { schema: Ping, beforeIdentify: true, handle: (s) => void outbox.send(s as SessionState, { type: 'PONG' }) }, 'kernel');

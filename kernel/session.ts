@@ -36,6 +36,7 @@ export class SessionState implements Session, TokenBuckets {
   slow: boolean;
   msgTokens: number;
   otherTokens: number;
+  joinTokens: number;
   refilledAt: number;
   /** Refusals in the current flood window; made on the first refusal (most sessions never get one). */
   flood: FloodWindow | null;
@@ -59,6 +60,7 @@ export class SessionState implements Session, TokenBuckets {
     this.slow = false;
     this.msgTokens = config.rateMsg.burst;
     this.otherTokens = config.rateOther.burst;
+    this.joinTokens = config.rateJoin.burst;
     this.refilledAt = connectedAt;
     this.flood = null;
     this.held = null;

@@ -205,7 +205,7 @@ export type HookName = keyof HookMap;
 export type VetoPoint = 'upgrade' | 'connect' | 'identify' | 'frame' | 'join' | 'message';
 
 /** Which token bucket a message type draws from (PROTOCOL.md § Rate limits). */
-export type RateClass = 'msg' | 'other';
+export type RateClass = 'msg' | 'join' | 'other';
 
 /** A message type a plugin owns. */
 export interface MessageTypeSpec<T> {

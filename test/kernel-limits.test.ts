@@ -58,7 +58,8 @@ test('other frames draw from their own bucket: a PING burst is limited, MSG stil
   // The MSG bucket is untouched (IDENTIFY is refused by the other bucket, so use a second relay client).
   const relay2 = await startRelay(t, { rateOther: { burst: 3, perSec: 1 } });
   const alice = await connectAs(t, relay2, 'alice'); // 1 token
-  await alice.join('#general'); // 2 tokens
+  await alice.join('#general'); // the JOIN/LEAVE bucket, not this one
+  alice.send({ type: 'PING' }); // 2 tokens
   alice.send({ type: 'PING' }); // 3 tokens
   alice.send({ type: 'PING' });
   await alice.error('RATE_LIMITED');
@@ -265,6 +266,7 @@ test('a member of many busy channels that stops reading, then reads on, sees ERR
     ...SLOW,
     slowConsumerCheckMs: 60_000,
     rateOther: { burst: 1_000_000, perSec: 1_000_000 },
+    rateJoin: { burst: 1_000_000, perSec: 1_000_000 },
     maxChannelsPerAgent: K + 10,
     // One publisher makes all K rooms at once: the per-address creation quotas are off here.
     pluginOptions: { channels: { maxCreatedPerAgent: K + 10, createsPerMinute: 0, maxCreatedPerIp: K + 10 } },
