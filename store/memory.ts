@@ -51,6 +51,13 @@ class MemoryNamespace implements StoreNamespace {
   async streams(): Promise<string[]> {
     return [...this.logs].filter(([, log]) => log.entries.length > 0).map(([name]) => name);
   }
+  dropBefore(stream: string, seq: number): void {
+    const log = this.logs.get(stream);
+    if (!log) return;
+    const keep = log.entries.findIndex((e) => e.seq >= seq);
+    if (keep === -1) log.entries = [];
+    else if (keep > 0) log.entries.splice(0, keep);
+  }
   async dropStream(stream: string): Promise<void> {
     const log = this.logs.get(stream);
     if (log) log.entries = [];

@@ -22,12 +22,13 @@ export interface SqliteStoreOptions {
   flushEntries?: number;
 }
 
+/** A write held for the next batch: an append, or (text null) dropping the entries before `seq`. */
 interface Pending {
   ns: string;
   stream: string;
   seq: number;
   at: number;
-  text: string;
+  text: string | null;
 }
 
 /** Open (or create) the data file, migrating its schema; throws StoreError with the fix. */
@@ -73,6 +74,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     lastSeq: db.prepare<[string, string], { last_seq: number }>('SELECT last_seq FROM log_heads WHERE ns = ? AND stream = ?'),
     streams: db.prepare<[string], { stream: string }>('SELECT DISTINCT stream FROM logs WHERE ns = ?'),
     drop: db.prepare('DELETE FROM logs WHERE ns = ? AND stream = ?'),
+    dropBefore: db.prepare('DELETE FROM logs WHERE ns = ? AND stream = ? AND seq < ?'),
     trimCount: db.prepare(`DELETE FROM logs WHERE ns = ? AND stream = ? AND seq <= (
       SELECT seq FROM logs WHERE ns = ? AND stream = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`),
     trimAge: db.prepare('DELETE FROM logs WHERE ns = ? AND stream = ? AND at < ?'),
@@ -87,6 +89,10 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   const flushEntries = options.flushEntries ?? 1_000;
   const writeBatch = db.transaction((batch: Pending[]) => {
     for (const p of batch) {
+      if (p.text === null) {
+        q.dropBefore.run(p.ns, p.stream, p.seq);
+        continue;
+      }
       q.append.run(p.ns, p.stream, p.seq, p.at, Buffer.byteLength(p.text), p.text);
       q.head.run(p.ns, p.stream, p.seq);
     }
@@ -134,6 +140,9 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     async append(stream, seq, value) {
       flushNow();
       write(`appending to ${ns} ${stream}`, () => writeBatch([{ ns, stream, seq, at: Date.now(), text: JSON.stringify(value) }]));
+    },
+    dropBefore(stream, seq) {
+      if (!closed) pending.push({ ns, stream, seq, at: 0, text: null });
     },
     appendBehind(stream, seq, value) {
       if (closed) return;

@@ -51,6 +51,8 @@ export interface StoreNamespace {
   streams(): Promise<string[]>;
   /** Drop a stream's entries (e.g. the history of a deleted channel); its lastSeq stays. */
   dropStream(stream: string): Promise<void>;
+  /** Drop the entries before `seq`, written behind like appendBehind (what a bounded log no longer keeps). */
+  dropBefore(stream: string, seq: number): void;
   /** Apply retention to a stream now. */
   trim(stream: string, retention: Retention): Promise<void>;
 }

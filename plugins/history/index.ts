@@ -41,7 +41,9 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
         if (!Number.isInteger(options[key]) || options[key] < 0) throw new RangeError(`history ${key} must be a whole number, got ${options[key]}`);
       }
       const keep = Math.max(size, options.keep);
-      const kept = new HistoryStore({ size: keep, maxChannelBytes, maxBytes: options.maxBytes });
+      /** Channels whose oldest kept message moved: the store drops what memory no longer keeps, in the next batch. */
+      const trimmed = new Set<string>();
+      const kept = new HistoryStore({ size: keep, maxChannelBytes, maxBytes: options.maxBytes }, (channel) => trimmed.add(channel));
       const retention = { maxEntries: keep, maxBytes: maxChannelBytes, maxAgeMs };
       const saved = relay.store.namespace('history');
       const keys = sessionKeys(relay);
@@ -101,6 +103,17 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
         ephemeral.delete(channel.name);
         forget(channel.name);
       });
+
+      // The byte budgets hold on disk too: what memory evicted goes from the store soon after.
+      const dropEvicted = () => {
+        for (const name of trimmed) {
+          const first = kept.entries(name)[0];
+          saved.dropBefore(name, first === undefined ? (relay.channels.get(name)?.lastMsgId ?? 0) + 1 : first.msgId);
+        }
+        trimmed.clear();
+      };
+      relay.every(100, dropEvicted);
+      relay.hook('close', dropEvicted);
 
       relay.every(options.trimMs, () => {
         const cutoff = Date.now() - maxAgeMs;

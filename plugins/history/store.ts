@@ -33,7 +33,11 @@ export class HistoryStore {
   /** Bytes of every live entry. */
   bytes = 0;
 
-  constructor(private readonly bounds: HistoryBounds) {}
+  constructor(
+    private readonly bounds: HistoryBounds,
+    /** Told when a channel lost its oldest entries, so the durable copy can drop them too. */
+    private readonly evicted: (channel: string) => void = () => {},
+  ) {}
 
   add(channel: string, msgId: number, text: string, at = Date.now()): void {
     const bytes = Buffer.byteLength(text);
@@ -101,6 +105,7 @@ export class HistoryStore {
     this.bytes -= entry.bytes;
     this.liveCount--;
     entry.live = false;
+    this.evicted(entry.channel);
     if (ring.entries.length === 0) this.channels.delete(entry.channel);
   }
 }
