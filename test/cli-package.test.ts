@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, cp, mkdir, readFile, symlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO, spawnCli, tempDir } from './helpers/cli.js';
+import { REPO, runModule, spawnCli, tempDir } from './helpers/cli.js';
 
 const dockerfile = await readFile(join(REPO, 'Dockerfile'), 'utf8');
 /** Instructions with continuation lines joined, comments dropped. */
@@ -110,15 +110,7 @@ test("after the build, `import { AgentChatClient } from 'agentchat'` resolves to
     'await client.disconnect();',
     'await relay.close();',
   ].join('\n');
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO });
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const { code, stdout: out, stderr: err } = await runModule(t, script);
   t.is(code, 0, err);
   t.deepEqual(JSON.parse(out), { id: true, verified: true });
   t.true(existsSync(join(REPO, 'dist', 'types', 'index.d.ts')), 'type declarations are emitted');

@@ -13,19 +13,10 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { REPO, runCli, spawnCli, tempDir } from './helpers/cli.js';
 import pkg from '../package.json' with { type: 'json' };
+import type { ComposeService } from '../deploy/docker.js';
 
-/** What the tests read of a compose service (the rest is checked through `unknown`). */
-interface Service {
-  build?: { context: string; args: Record<string, string> };
-  image: string;
-  command: string[];
-  environment?: Record<string, string>;
-  ports?: string[];
-  volumes: string[];
-  healthcheck: { test: string[]; interval: string; retries: number };
-  restart: string;
-  depends_on?: Record<string, { condition: string }>;
-}
+/** What the tests read of a compose service: the generator's own type. */
+type Service = ComposeService;
 interface ComposeFile {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;

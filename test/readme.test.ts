@@ -10,12 +10,11 @@
  * and HOME is a temp dir, so `~/.agentchat/identity.json` belongs to this test.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CLI, REPO, runCli, startRelay, startServe, tempDir } from './helpers/cli.js';
+import { CLI, REPO, runCli, runModule, startRelay, startServe, tempDir } from './helpers/cli.js';
 import { jsonValues, runSh, shBlocks, shown, spawnSh, substitute, type ShBlock, type ShCommand, type ShOptions, type ShResult } from './helpers/readme.js';
 import { connect, expectedAgentId, newKeyPair, type Frame, type RelayClient } from './helpers/relay-client.js';
 
@@ -388,15 +387,7 @@ test.serial('the client library example prints the replayed history, then its ow
   await earlier.next('MSG', (f) => f.content === 'said before you came');
   // Run as written but for the relay URL, importing 'agentchat' as a user would (the repo's own package).
   const script = substitute(clientExample(), { 'ws://localhost:6667': relay.url });
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: REPO });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const { code, stdout: out, stderr: err } = await runModule(t, script);
   t.is(code, 0, err);
   const lines = out.trimEnd().split('\n');
   t.is(lines[0], `history ${earlier.agentId} said before you came`, out);

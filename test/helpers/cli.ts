@@ -128,6 +128,20 @@ export function spawnCli(t: ExecutionContext, args: string[], options: SpawnOpti
   };
 }
 
+/** Run ES module source with node in the repo (so `import … from 'agentchat'` is this package): exit code, stdout, stderr. */
+export async function runModule(t: ExecutionContext, source: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: REPO });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { code, stdout, stderr };
+}
+
 /** Run the CLI to completion: exit code, stdout, stderr. */
 export async function runCli(t: ExecutionContext, args: string[], options: SpawnOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawnCli(t, args, options);
