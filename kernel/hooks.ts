@@ -6,7 +6,7 @@
  * runner makes no promise, closure or argument array (the per-frame path pays nothing).
  */
 import { ErrorCode } from '../protocol/errors.js';
-import { RelayError, type HookMap, type HookName, type Verdict, type VetoPoint } from './types.js';
+import { RelayError, type HookMap, type HookName, type VetoPoint } from './types.js';
 
 interface Entry {
   fn: (a?: unknown, b?: unknown, c?: unknown) => unknown;
@@ -32,6 +32,26 @@ export interface HookRunnerOptions {
   onFailure: PluginFailure;
   /** Counted and logged by the kernel. */
   onTimeout: (plugin: string, point: string) => void;
+}
+
+/**
+ * `pending`, or `onTimeout()` if it has not settled within `ms`: the one bound every async
+ * plugin answer is held to (veto hooks, HTTP routes). A rejection passes through.
+ */
+export function withTimeout<T>(pending: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(onTimeout()), ms);
+    pending.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 export function isPromise(value: unknown): value is Promise<unknown> {
@@ -85,32 +105,16 @@ export class HookRegistry {
     const plugin = list[i].plugin;
     let verdict: unknown;
     try {
-      verdict = await this.bounded(pending, plugin, point);
+      const ms = this.options.timeoutMs;
+      verdict = await withTimeout(pending, ms, () => {
+        this.options.onTimeout(plugin, point);
+        return hookTimeout(plugin, point, ms);
+      });
     } catch (err) {
       return this.thrown(plugin, point, err);
     }
     if (verdict instanceof RelayError) return verdict;
     return this.runFrom(point, list, i + 1, a, b, c);
-  }
-
-  private bounded(pending: Promise<unknown>, plugin: string, point: string): Promise<unknown> {
-    const ms = this.options.timeoutMs;
-    return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.options.onTimeout(plugin, point);
-        resolve(hookTimeout(plugin, point, ms));
-      }, ms);
-      pending.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value as Verdict);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
   }
 
   private thrown(plugin: string, point: string, err: unknown): RelayError {

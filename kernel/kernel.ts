@@ -9,7 +9,7 @@ import type { Store } from '../store/types.js';
 import { Channels } from './channels.js';
 import type { RelayConfig } from './config.js';
 import { Dispatcher } from './dispatch.js';
-import { HookRegistry, isPromise } from './hooks.js';
+import { HookRegistry, isPromise, withTimeout } from './hooks.js';
 import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { Sessions, SessionState, type SocketData } from './session.js';
@@ -132,11 +132,7 @@ export class Kernel {
       res.writeStatus('426 Upgrade Required').end('agentchat relay: connect with a WebSocket client\n');
       return;
     }
-    const headers: Record<string, string> = {};
-    req.forEach((name, value) => {
-      headers[name] = value;
-    });
-    const request = { method, path, query: req.getQuery() ?? '', headers, remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
+    const request = { method, path, query: req.getQuery() ?? '', headers: headersOf(req), remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString() };
     let answer: HttpAnswer | Promise<HttpAnswer>;
     try {
       answer = route.handler(request);
@@ -152,11 +148,8 @@ export class Kernel {
     res.onAborted(() => {
       aborted = true;
     });
-    const timeout = new Promise<HttpAnswer>((resolve) => {
-      const timer = setTimeout(() => resolve({ status: 503, body: `the relay's ${route.plugin} did not answer in time\n` }), this.config.hookTimeoutMs);
-      void answer.finally(() => clearTimeout(timer));
-    });
-    void Promise.race([answer, timeout]).then((a) => a, (err: unknown) => {
+    const late = (): HttpAnswer => ({ status: 503, body: `the relay's ${route.plugin} did not answer in time\n` });
+    void withTimeout(answer, this.config.hookTimeoutMs, late).then((a) => a, (err: unknown) => {
       this.pluginFailed(route.plugin, `GET ${path}`, err);
       return { status: 500, body: 'internal error\n' };
     }).then((a) => {
@@ -182,12 +175,8 @@ export class Kernel {
       res.upgrade<SocketData>({ session: undefined, remoteAddress }, key, protocol, extensions, context);
       return;
     }
-    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-    req.forEach((name, value) => {
-      headers[name] = value;
-    });
     const query = req.getQuery();
-    const request: UpgradeRequest = { remoteAddress, clientAddress: remoteAddress, headers, url: req.getUrl() + (query ? `?${query}` : '') };
+    const request: UpgradeRequest = { remoteAddress, clientAddress: remoteAddress, headers: headersOf(req), url: req.getUrl() + (query ? `?${query}` : '') };
     const answer = (refusal: RelayError | null) => {
       if (refusal === null) res.upgrade<SocketData>({ session: undefined, remoteAddress: String(request.clientAddress) }, key, protocol, extensions, context);
       else this.refuseUpgrade(res, refusal);
@@ -264,6 +253,18 @@ export class Kernel {
     this.membership.presence.stop();
     for (const session of [...this.sessions.values()]) this.outbox.disconnect(session, CloseCode.GOING_AWAY, 'relay shutting down');
   }
+}
+
+/**
+ * Request headers by lower-case name, copied (uWS's request is valid only during its
+ * callback) into an object with no prototype, since the names are the client's.
+ */
+function headersOf(req: HttpRequest): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  req.forEach((name, value) => {
+    headers[name] = value;
+  });
+  return headers;
 }
 
 function writeHttp(res: HttpResponse, answer: HttpAnswer, head: boolean): void {

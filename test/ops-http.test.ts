@@ -87,3 +87,22 @@ test('serve --metrics-token keeps /metrics private; health stays open', async (t
   t.true(ok.body.includes('agentchat_sessions'));
   t.is((await get(serve.port, '/healthz')).status, 200);
 });
+
+test('an HTTP route that fails, at once or later, answers 500 and the relay serves on', async (t) => {
+  const failing = {
+    name: 'failing-routes',
+    setup(relay: import('../kernel/index.js').RelayApi) {
+      relay.route('/now', () => {
+        throw new Error('broken at once');
+      });
+      relay.route('/later', async () => {
+        throw new Error('broken later');
+      });
+    },
+  };
+  const relay = await startRelay(t, { extraPlugins: [failing] });
+  t.is((await get(relay.port, '/now')).status, 500);
+  t.is((await get(relay.port, '/later')).status, 500);
+  t.is((await get(relay.port, '/healthz')).status, 200);
+  t.is(relay.api.stats.pluginErrors, 2);
+});

@@ -286,9 +286,11 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'signature does not verify against your key over JSON.stringify({to, content, ts})');
         }
         const seen = replays.check(`${session.agentId}|${msg.sig}`, msg.ts, now);
-        if (seen === 'replay') counts.replayed++;
-        else counts.valid++;
-        if (seen === 'replay') return new RelayError('REPLAYED', 'this signed message was already relayed; sign a new one (with a new ts) to send it again');
+        if (seen === 'replay') {
+          counts.replayed++;
+          return new RelayError('REPLAYED', 'this signed message was already relayed; sign a new one (with a new ts) to send it again');
+        }
+        counts.valid++;
         if (seen === 'full') return new RelayError(ErrorCode.UNAVAILABLE, 'the relay is remembering as many signed messages as it can; try again in a minute');
       });
 
