@@ -6,7 +6,7 @@
  * legitimate client is served throughout.
  */
 import test from 'ava';
-import { HistoryStore } from '../plugins/history/store.js';
+import { KeptHistory } from '../plugins/history/kept.js';
 import { ProposalStore, type StoredProposal } from '../plugins/proposals/store.js';
 import { connectAgent, startRelay as startProposalRelay } from './helpers/proposal-agents.js';
 import { connectAs, expectRefused, newKeyPair, NO_ADDRESS_LIMITS, startRelay } from './helpers/relay-client.js';
@@ -29,7 +29,7 @@ test('4,096 control characters are INVALID_MSG naming the byte limit, and nothin
 });
 
 test('history keeps the newest entries within its per-channel and relay-wide byte budgets', (t) => {
-  const store = new HistoryStore({ size: 100, maxChannelBytes: 1000, maxBytes: 2500 });
+  const store = new KeptHistory({ size: 100, maxChannelBytes: 1000, maxBytes: 2500 });
   const frame = (n: number) => `{"n":${String(n).padStart(3, '0')},"pad":"${'x'.repeat(82)}"}`; // 100 bytes
   for (let i = 0; i < 30; i++) store.add('#a', i + 1, frame(i));
   t.is(store.channelBytes('#a'), 1000);

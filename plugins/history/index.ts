@@ -12,7 +12,7 @@ import type { Channel, JoinOptions, Plugin, RelayApi, Session } from '../../kern
 import type { LogEntry } from '../../store/types.js';
 import { behind } from '../committed.js';
 import { sessionKeys } from '../identity/index.js';
-import { HistoryStore, type Entry } from './store.js';
+import { KeptHistory, type Entry } from './kept.js';
 
 export interface HistoryOptions {
   /** Messages replayed after a plain JOIN (default 20; 0 replays none unless asked with `since`). */
@@ -43,7 +43,7 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
       const keep = Math.max(size, options.keep);
       /** Channels whose oldest kept message moved: the store drops what memory no longer keeps, in the next batch. */
       const trimmed = new Set<string>();
-      const kept = new HistoryStore({ size: keep, maxChannelBytes, maxBytes: options.maxBytes }, (channel) => trimmed.add(channel));
+      const kept = new KeptHistory({ size: keep, maxChannelBytes, maxBytes: options.maxBytes }, (channel) => trimmed.add(channel));
       const retention = { maxEntries: keep, maxBytes: maxChannelBytes, maxAgeMs };
       const saved = relay.store.namespace('history');
       const keys = sessionKeys(relay);

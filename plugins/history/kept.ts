@@ -1,5 +1,5 @@
 /**
- * Channel history under three bounds: messages per channel, bytes per channel and
+ * The history kept in memory, under three bounds: messages per channel, bytes per channel and
  * bytes relay-wide. Whichever is hit, the oldest entries go first (relay-wide: the
  * oldest of all channels). Frames are the exact text receivers got.
  */
@@ -24,7 +24,7 @@ export interface HistoryBounds {
   maxBytes: number;
 }
 
-export class HistoryStore {
+export class KeptHistory {
   private readonly channels = new Map<string, { entries: Entry[]; bytes: number }>();
   /** Every live entry (and some evicted ones) in arrival order, from `head`. */
   private queue: Entry[] = [];
