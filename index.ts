@@ -4,3 +4,4 @@ export * from './kernel/index.js';
 export * from './protocol/index.js';
 export { createRelay, type RelayOptions } from './relay.js';
 export * from './plugins/index.js';
+export * from './store/index.js';

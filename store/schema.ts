@@ -17,14 +17,14 @@ const MIGRATIONS: ReadonlyArray<string> = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 export function migrate(db: Database.Database, file: string): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > SCHEMA_VERSION) {
-    throw new StoreError(`${file} was written by a newer agentchat (schema ${version}; this one knows up to ${SCHEMA_VERSION}); upgrade agentchat, or choose another --data-dir`);
-  }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+  // IMMEDIATE takes the write lock before the version is read: two processes opening a new
+  // file at once (relays sharing a data dir) migrate it once, the second waiting its turn.
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(`${file} was written by a newer agentchat (schema ${version}; this one knows up to ${SCHEMA_VERSION}); upgrade agentchat, or choose another --data-dir`);
+    }
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v]);
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
 }

@@ -48,10 +48,11 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   let db: Database.Database;
   try {
     db = new Database(file);
+    // First: another relay opening the same file holds its lock for a moment.
+    db.pragma('busy_timeout = 2000');
     db.pragma('journal_mode = WAL');
     // FULL: a commit is on disk before the relay acknowledges what it committed.
     db.pragma('synchronous = FULL');
-    db.pragma('busy_timeout = 2000');
     migrate(db, file);
   } catch (err) {
     if (err instanceof StoreError) throw err;

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { REPO } from './helpers/cli.js';
+import { REPO, tempDir } from './helpers/cli.js';
 
 const MARK = 'AGENTCHAT_NPM_SIGNALS_TEST';
 /** npm itself takes a second or more to start on a loaded machine; these bound waits, they are not expected. */
@@ -51,9 +51,11 @@ function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise
 /** `npm ...args` in REPO with PORT=0 on loopback; resolves once the relay printed its listening line. */
 async function startUnderNpm(t: ExecutionContext, args: string[]): Promise<NpmRun> {
   const marker = randomUUID();
+  // Each run its own data dir: the repo's ./data is no test's to share.
+  const dataDir = await tempDir(t);
   const npm = spawn('npm', args, {
     cwd: REPO,
-    env: { ...process.env, [MARK]: marker, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1' },
+    env: { ...process.env, [MARK]: marker, PORT: '0', HOST: '127.0.0.1', NO_COLOR: '1', DATA_DIR: dataDir },
     detached: true, // its own process group, as a terminal gives a foreground job
   });
   t.teardown(() => {

@@ -271,3 +271,17 @@ test('the in-memory store keeps no more history than the plugin does (an attack 
   const left = await store.namespace('history').tail<string>('#general', 1_000);
   t.deepEqual(left.map((e) => e.seq), [26, 27, 28, 29, 30]);
 });
+
+test('two relays opening a new data file at once migrate it once; both can use it', async (t) => {
+  const { runModule } = await import('./helpers/cli.js');
+  for (let round = 0; round < 3; round++) {
+    const dir = await tempDir(t);
+    const source = `import { sqliteStore } from 'agentchat';
+const store = sqliteStore({ dataDir: ${JSON.stringify(dir)} });
+await store.namespace('race').put(String(process.pid), 1);
+await store.close();
+console.log('ok');`;
+    const runs = await Promise.all([runModule(t, source), runModule(t, source)]);
+    for (const run of runs) t.is(run.stdout.trim(), 'ok', run.stderr);
+  }
+});
