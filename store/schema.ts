@@ -3,8 +3,17 @@
  * from version i to i + 1, in one transaction; a file newer than this code knows is
  * refused rather than guessed at.
  */
-import type Database from 'better-sqlite3';
 import { StoreError } from './types.js';
+
+/**
+ * What a migration needs of a better-sqlite3 database, said structurally so the published
+ * declarations do not ask consumers for better-sqlite3's types.
+ */
+export interface MigratableDatabase {
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  exec(source: string): unknown;
+  transaction(fn: () => void): { immediate(): void };
+}
 
 const MIGRATIONS: ReadonlyArray<string> = [
   // 0 → 1: records by namespace and key; append-only logs by namespace and stream; each stream's highest seq.
@@ -16,7 +25,7 @@ const MIGRATIONS: ReadonlyArray<string> = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database.Database, file: string): void {
+export function migrate(db: MigratableDatabase, file: string): void {
   // IMMEDIATE takes the write lock before the version is read: two processes opening a new
   // file at once (relays sharing a data dir) migrate it once, the second waiting its turn.
   db.transaction(() => {
