@@ -4,7 +4,8 @@
  * set) and give each plugin its options by name.
  */
 import { createRelayKernel, type AnyPlugin, type KernelOptions, type Relay } from './kernel/index.js';
-import { corePlugins, type CorePluginOptions } from './plugins/index.js';
+import { cluster, corePlugins, type CorePluginOptions } from './plugins/index.js';
+import { redisStore } from './store/redis.js';
 
 export interface RelayOptions extends Omit<KernelOptions, 'plugins' | 'pluginOptions'> {
   /** The whole plugin list, in hook order, instead of the core plugins (then `without` and `extraPlugins` do not apply). */
@@ -15,16 +16,27 @@ export interface RelayOptions extends Omit<KernelOptions, 'plugins' | 'pluginOpt
   extraPlugins?: readonly AnyPlugin[];
   /** Options per plugin name, for core plugins and your own alike. */
   pluginOptions?: CorePluginOptions & Readonly<Record<string, unknown>>;
+  /**
+   * Join the cluster of relays on this Redis (redis://host:port): the cluster plugin runs
+   * after identity, and the store is Redis unless `store` is given.
+   */
+  redis?: string;
 }
 
 /** A relay with the core plugins (see RelayOptions). Port 0 picks a free port: read `relay.port` after `await relay.listen()`. */
 export function createRelay(options: RelayOptions = {}): Relay {
-  const { plugins, without = [], extraPlugins = [], ...rest } = options;
+  const { plugins, without = [], extraPlugins = [], redis, ...rest } = options;
   for (const name of without) {
     if (!corePlugins().some((p) => p.name === name)) {
       throw new Error(`there is no core plugin "${name}" to leave out; the core plugins are ${corePlugins().map((p) => p.name).join(', ')}`);
     }
   }
-  const list = plugins ?? [...corePlugins().filter((p) => !without.includes(p.name)), ...extraPlugins];
+  let list = plugins ?? [...corePlugins().filter((p) => !without.includes(p.name)), ...extraPlugins];
+  if (redis !== undefined) {
+    // Right after identity: the link must be in place before channels, history and proposals set up.
+    const at = list.findIndex((p) => p.name === 'identity') + 1;
+    list = [...list.slice(0, at), cluster({ url: redis }), ...list.slice(at)];
+    rest.store ??= redisStore({ url: redis });
+  }
   return createRelayKernel({ ...rest, plugins: list });
 }

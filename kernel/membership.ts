@@ -13,9 +13,12 @@ import type { Decision, HookRegistry } from './hooks.js';
 import type { Outbox, OutFrame } from './outbox.js';
 import { PresenceBatcher } from './presence.js';
 import type { Sessions, SessionState } from './session.js';
-import { RelayError, type Identity, type InboundMsg, type JoinOptions } from './types.js';
+import { RelayError, type ClusterLink, type Identity, type InboundMsg, type JoinOptions } from './types.js';
 
 const NO_OPTIONS: JoinOptions = Object.freeze({});
+
+/** A DM target connected to another relay of the cluster. */
+const ELSEWHERE = Symbol('elsewhere');
 
 export interface MembershipStats {
   messagesRouted: number;
@@ -23,12 +26,12 @@ export interface MembershipStats {
 }
 
 /** Finish `then` once `decision` allows it; a refusal is thrown (or rejected with). */
-function after(decision: Decision, then: () => void): void | Promise<void> {
+function after(decision: Decision, then: () => void | Promise<void>): void | Promise<void> {
   if (decision === null) return then();
   if (decision instanceof RelayError) throw decision;
   return decision.then((refusal) => {
     if (refusal !== null) throw refusal;
-    then();
+    return then();
   });
 }
 
@@ -37,6 +40,8 @@ export class Membership {
   closing = false;
   private lastDmId = 0;
   readonly presence: PresenceBatcher;
+  /** The other relays, when this one is part of a cluster. */
+  cluster: ClusterLink | null = null;
 
   constructor(
     private readonly config: RelayConfig,
@@ -47,7 +52,7 @@ export class Membership {
     private readonly stats: MembershipStats,
   ) {
     this.presence = new PresenceBatcher(config.presenceBatchAbove, config.presenceBatchMs,
-      (channel, frame) => this.publish(channel, frame), (channel) => this.channels.get(channel.name) === channel);
+      (channel, frame) => this.publishPresence(channel, frame), (channel) => this.channels.get(channel.name) === channel);
   }
 
   // ---- identity -------------------------------------------------------------
@@ -87,7 +92,7 @@ export class Membership {
     // A plugin may call this for a session that closed meanwhile (after a timer, say).
     const channel = this.joinable(session, name);
     if (channel === null) return;
-    return after(this.hooks.refuse('join', session, channel), () => {
+    return after(this.hooks.refuse('join', session, channel, options), () => {
       if (this.joinable(session, name) === channel) this.completeJoin(session, channel, options);
     });
   }
@@ -98,7 +103,7 @@ export class Membership {
     const channel = this.channels.get(name);
     if (channel === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${name} does not exist; LIST_CHANNELS shows the public ones`);
     if (session.channels.has(name)) {
-      this.outbox.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
+      this.outbox.send(session, { type: 'JOINED', channel: name, agents: this.memberIds(channel) });
       return null;
     }
     if (session.channels.size >= this.config.maxChannelsPerAgent) {
@@ -117,7 +122,7 @@ export class Membership {
     session.channels.add(name);
     this.outbox.slowConsumers.membershipChanged(session);
     session.ws.subscribe(name);
-    this.outbox.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
+    this.outbox.send(session, { type: 'JOINED', channel: name, agents: this.memberIds(channel) });
     this.hooks.notify('joined', session, channel, options);
   }
 
@@ -152,12 +157,57 @@ export class Membership {
     if (agentId === null || channel.members.get(agentId) !== session) return;
     channel.members.delete(agentId);
     if (channel.members.size === 0) channel.emptySince = Date.now();
-    else if (!this.closing) this.presence.changed(channel, 'left', agentId, session.name);
+    // In a cluster the members elsewhere are told even when this relay has none left.
+    if (!this.closing && (channel.members.size > 0 || this.cluster !== null)) this.presence.changed(channel, 'left', agentId, session.name);
     this.hooks.notify('leave', session, channel, cause);
   }
 
   publish(channel: ChannelState, frame: OutFrame): void {
     this.outbox.publishText(channel, JSON.stringify({ ...frame, ts: Date.now() }));
+  }
+
+  /** Members here and, in a cluster, on the other relays. */
+  memberIds(channel: ChannelState): string[] {
+    const here = [...channel.members.keys()];
+    if (this.cluster === null) return here;
+    const elsewhere = this.cluster.remoteMembers(channel.name);
+    return elsewhere.length === 0 ? here : [...new Set([...here, ...elsewhere])];
+  }
+
+  /** AGENT_JOINED / AGENT_LEFT: to the members here or, in a cluster, on every relay. */
+  private publishPresence(channel: ChannelState, frame: OutFrame): void {
+    if (this.cluster === null) return this.publish(channel, frame);
+    // A batch (`agents`) is about several agents: nobody is left out of it.
+    this.cluster.publishFrame(channel, frame, frame.agents === undefined ? (frame.agent as string) : null);
+  }
+
+  // ---- traffic the cluster carried ------------------------------------------
+
+  deliverChannel(name: string, text: string, msgId: number): void {
+    const channel = this.channels.get(name);
+    if (channel === undefined) return;
+    if (msgId > channel.lastMsgId) channel.lastMsgId = msgId;
+    if (channel.members.size === 0) return;
+    this.outbox.publishText(channel, text);
+    this.stats.messagesDelivered += channel.members.size;
+    this.hooks.notify('relayed', channel, msgId, text);
+  }
+
+  deliverFrame(name: string, text: string, except: string | null): void {
+    const channel = this.channels.get(name);
+    if (channel === undefined || channel.members.size === 0) return;
+    const skip = except === null ? undefined : channel.members.get(except);
+    // uWS's ws.publish reaches every subscriber but the socket it is called on.
+    if (skip !== undefined && skip.open) skip.ws.publish(name, text, false);
+    else this.outbox.publishText(channel, text);
+  }
+
+  deliverDirect(agentId: string, text: string): boolean {
+    const target = this.sessions.byAgent.get(agentId);
+    if (target === undefined || !target.open) return false;
+    this.outbox.sendRaw(target, text);
+    this.stats.messagesDelivered++;
+    return true;
   }
 
   // ---- routing --------------------------------------------------------------
@@ -169,12 +219,12 @@ export class Membership {
     if (decision === null) return this.deliver(session, msg, target);
     return after(decision, () => {
       // Time passed: the sender may have left, the target gone.
-      if (session.open) this.deliver(session, msg, this.target(session, msg.to));
+      if (session.open) return this.deliver(session, msg, this.target(session, msg.to));
     });
   }
 
   /** The DM target, or null for a channel the sender is in; throws when there is none. */
-  private target(session: SessionState, to: string): SessionState | null {
+  private target(session: SessionState, to: string): SessionState | null | typeof ELSEWHERE {
     if (to.charCodeAt(0) === 35 /* # */) {
       if (!session.channels.has(to)) {
         if (this.channels.get(to) === undefined) throw new RelayError(ErrorCode.CHANNEL_NOT_FOUND, `channel ${to} does not exist`);
@@ -183,8 +233,9 @@ export class Membership {
       return null;
     }
     const target = this.sessions.byAgent.get(to);
-    if (target === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${to} is not connected`);
-    return target;
+    if (target !== undefined) return target;
+    if (this.cluster !== null) return ELSEWHERE;
+    throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${to} is not connected`);
   }
 
   /**
@@ -197,7 +248,8 @@ export class Membership {
     return this.lastDmId;
   }
 
-  private deliver(session: SessionState, msg: InboundMsg, target: SessionState | null): void {
+  private deliver(session: SessionState, msg: InboundMsg, target: SessionState | null | typeof ELSEWHERE): void | Promise<void> {
+    if (this.cluster !== null && (target === null || target === ELSEWHERE)) return this.deliverThroughCluster(this.cluster, session, msg, target);
     const to = msg.to;
     const channel = target === null ? this.channels.get(to)! : null;
     const msgId = channel === null ? this.nextDmId() : ++channel.lastMsgId;
@@ -210,6 +262,7 @@ export class Membership {
       this.outbox.publishText(channel!, text);
       this.stats.messagesDelivered += channel!.members.size;
     } else {
+      target = target as SessionState;
       this.outbox.sendRaw(target, text);
       if (target !== session) this.outbox.sendRaw(session, text);
       this.stats.messagesDelivered += target === session ? 1 : 2;
@@ -217,4 +270,32 @@ export class Membership {
     this.stats.messagesRouted++;
     this.hooks.notify('delivered', session, frame, text);
   }
+
+  /**
+   * In a cluster a channel MSG is acknowledged once the cluster took it: every relay, this
+   * one included, then fans it out in the cluster's order (msg_id order). A DM to an agent
+   * on another relay goes to that relay only; the sender's echo follows its acceptance.
+   */
+  private async deliverThroughCluster(cluster: ClusterLink, session: SessionState, msg: InboundMsg, target: null | typeof ELSEWHERE): Promise<void> {
+    const to = msg.to;
+    const frame: MsgFrame =
+      msg.sig === undefined
+        ? { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now() }
+        : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts };
+    if (target === null) {
+      const body = JSON.stringify(frame);
+      const msgId = await cluster.publish(this.channels.get(to)!, body);
+      this.stats.messagesRouted++;
+      this.hooks.notify('delivered', session, { ...frame, msg_id: msgId }, `{"msg_id":${msgId},${body.slice(1)}`);
+      return;
+    }
+    frame.msg_id = this.nextDmId();
+    const text = JSON.stringify(frame);
+    if (!(await cluster.forward(to, text))) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${to} is not connected`);
+    this.outbox.sendRaw(session, text);
+    this.stats.messagesDelivered++;
+    this.stats.messagesRouted++;
+    this.hooks.notify('delivered', session, frame, text);
+  }
 }
+

@@ -68,6 +68,7 @@ export function createRelayKernel(options: KernelOptions): Relay {
   let closed: Promise<void> | null = null;
 
   const setUp = async () => {
+    await store.open?.();
     for (const plugin of plugins) {
       try {
         await plugin.setup(pluginApi(kernel, plugin.name, names), (pluginOptions[plugin.name] ?? {}) as never);
@@ -230,6 +231,22 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
     join: (session, channel, options) => membership.join(state(session), channel, options),
     leave: (session, channel) => membership.leave(state(session), channel),
     disconnect: (session, code, reason) => outbox.disconnect(state(session), code, reason),
+    get cluster() {
+      return membership.cluster;
+    },
+    useCluster: (link) => {
+      if (membership.cluster !== null) throw new Error(`plugin "${plugin}" installs a cluster link, but the relay has one already`);
+      membership.cluster = link;
+    },
+    deliverChannel: (channel, text, msgId) => membership.deliverChannel(channel, text, msgId),
+    deliverFrame: (channel, text, except) => membership.deliverFrame(channel, text, except),
+    deliverDirect: (agentId, text) => membership.deliverDirect(agentId, text),
+    sendTo: async (agentId, frame) => {
+      const here = kernel.sessions.byAgent.get(agentId);
+      if (here !== undefined) return outbox.send(here, frame);
+      if (membership.cluster === null) return false;
+      return membership.cluster.forward(agentId, JSON.stringify({ ...frame, ts: Date.now() }));
+    },
     every: (ms, fn) => kernel.timers.every(ms, fn, plugin),
     after: (ms, fn) => kernel.timers.after(ms, fn, plugin),
   };

@@ -178,13 +178,15 @@ export interface HookMap {
   /** A validated client frame of any type, before its owner's handler (after auth and rate checks). */
   frame: (session: Session, type: string, frame: InboundFrame) => VetoResult;
   /** About to join `channel` (it exists; the session is not yet a member). */
-  join: (session: Session, channel: Channel) => VetoResult;
+  join: (session: Session, channel: Channel, options: Readonly<JoinOptions>) => VetoResult;
   /** Joined: JOINED was sent and the others were told. History replays go here, as `options` asks. */
   joined: (session: Session, channel: Channel, options: Readonly<JoinOptions>) => void;
   /** A MSG passed routing checks (target exists, sender may send) and is about to be delivered. */
   message: (session: Session, msg: InboundMsg) => VetoResult;
   /** A MSG was delivered; `frame` is what receivers got, `serialized` its exact text. */
   delivered: (session: Session, frame: Readonly<MsgFrame>, serialized: string) => void;
+  /** In a cluster: a channel MSG the cluster carried reached this relay's members (any relay's sender). */
+  relayed: (channel: Channel, msgId: number, serialized: string) => void;
   /** The session left `channel`, by LEAVE or by disconnecting. */
   leave: (session: Session, channel: Channel, cause: 'leave' | 'disconnect') => void;
   /** The socket closed (the session already left its channels). */
@@ -287,6 +289,35 @@ export interface SessionSlot<T> {
   delete(session: Session): void;
 }
 
+/**
+ * What carries traffic to the other relays of a cluster. The cluster plugin installs one
+ * (`relay.useCluster`); without one everything is local. The kernel asks it where "this
+ * relay" is not the whole truth, and it hands traffic back through `deliverChannel`,
+ * `deliverFrame` and `deliverDirect`.
+ */
+export interface ClusterLink {
+  /**
+   * Take a channel MSG for the whole cluster. `body` is the serialized MSG without a
+   * msg_id; the link assigns the next msg_id of the channel and resolves with it once the
+   * cluster took the message (the sender's acknowledgement), or rejects with a RelayError.
+   * Every relay with members there, this one included, then gets the text with the msg_id
+   * first (`{"msg_id":N,` + the rest of body) through `deliverChannel`.
+   */
+  publish(channel: Channel, body: string): Promise<number>;
+  /** A frame for a channel's members on every relay (presence); `except`, the agent it is about, is not told. */
+  publishFrame(channel: Channel, frame: { type: string; [field: string]: unknown }, except: string | null): void;
+  /** Text for an agent connected to another relay: true once that relay took it, false when none holds the agent. */
+  forward(agentId: string, text: string): Promise<boolean>;
+  /** Agents in `channel` connected to other relays, as known while this relay has members there. */
+  remoteMembers(channel: string): readonly string[];
+  /** Every agent in `channel` cluster-wide, asked of the shared state. */
+  members(channel: string): Promise<string[]>;
+  /** Members per channel cluster-wide. */
+  memberCounts(): Promise<Map<string, number>>;
+  /** Whether an agent is connected to any relay of the cluster. */
+  online(agentId: string): Promise<boolean>;
+}
+
 /** The handle a plugin receives in `setup`. */
 export interface RelayApi {
   /** The kernel's settings (ports, bounds, rates). A plugin's own settings are its options. */
@@ -335,6 +366,21 @@ export interface RelayApi {
   disconnect(session: Session, code: number, reason: string): void;
   /** Count one refusal under `reason` in `stats.refusals` (limits a plugin enforces). */
   countRefusal(reason: string): void;
+  /** The cluster link, when this relay is one of several (null: everything is local). */
+  readonly cluster: ClusterLink | null;
+  /** Install the cluster link (the cluster plugin does, in setup; at most one). */
+  useCluster(link: ClusterLink): void;
+  /** A channel message the cluster carried: fan it out to this relay's members (serialized once, by the link). */
+  deliverChannel(channel: string, text: string, msgId: number): void;
+  /** Any other frame for a channel's members here, as text; `except` (an agent id) is not told. */
+  deliverFrame(channel: string, text: string, except: string | null): void;
+  /** Text for an agent connected here; false when it is not. */
+  deliverDirect(agentId: string, text: string): boolean;
+  /**
+   * Send a frame to an agent wherever it is connected: here, or through the cluster.
+   * Resolves false when no relay holds it. `ts` is added.
+   */
+  sendTo(agentId: string, frame: { type: string; [field: string]: unknown }): Promise<boolean>;
   /** A repeating timer the relay clears on close (unref'd: it never keeps the process up). */
   every(ms: number, fn: () => void): void;
   /** A one-shot timer the relay clears on close; returns a cancel function. */

@@ -1,6 +1,7 @@
 /** The core plugins, on by default, in the order their hooks run, and their options. */
 import type { AnyPlugin } from '../kernel/types.js';
 import { channels, type ChannelsOptions } from './channels/index.js';
+import { cluster, clusterCounts, type ClusterOptions } from './cluster/index.js';
 import { health, type HealthOptions } from './health/index.js';
 import { history, type HistoryOptions } from './history/index.js';
 import { identity, sessionKeys, type IdentityOptions, type SessionKey } from './identity/index.js';
@@ -11,14 +12,15 @@ import { metrics, type MetricsOptions } from './metrics/index.js';
 import { policy, type PolicyOptions } from './policy/index.js';
 import { proposals, type ProposalsOptions } from './proposals/index.js';
 
-export { channels, health, history, identity, limits, listing, logging, metrics, policy, proposals, sessionKeys };
-export type { ChannelsOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, PolicyOptions, ProposalsOptions, SessionKey };
+export { channels, cluster, clusterCounts, health, history, identity, limits, listing, logging, metrics, policy, proposals, sessionKeys };
+export type { ChannelsOptions, ClusterOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, PolicyOptions, ProposalsOptions, SessionKey };
 
 /** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
 export interface CorePluginOptions {
   limits?: LimitsOptions;
   logging?: LoggingOptions;
   identity?: IdentityOptions;
+  cluster?: ClusterOptions;
   channels?: ChannelsOptions;
   history?: HistoryOptions;
   proposals?: ProposalsOptions;

@@ -69,6 +69,14 @@ export interface Store {
   close(): Promise<void>;
   /** null when healthy, else why not (for /readyz). */
   health(): string | null;
+  /** Connect, for a networked store: the relay awaits it before any plugin sets up. */
+  open?(): Promise<void>;
+  /**
+   * In a cluster, another relay changed a record of `namespace` (value undefined: deleted):
+   * plugins that cache records keep their cache current with it. A single-process store
+   * has no other writer and never calls it.
+   */
+  watch?(namespace: string, listener: (key: string, value: StoredValue | undefined) => void): void;
 }
 
 /** A store failure a user must act on (a bad data dir, a full disk): one line saying what to do. */

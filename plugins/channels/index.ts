@@ -138,6 +138,31 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         inviteKeys.set(name, new Map(Object.entries(record.keys)));
       }
 
+      // In a cluster the other relays create, invite and reclaim too: their changes reach this relay's tables here.
+      relay.store.watch?.('channels', (key, value) => {
+        if (key.startsWith('channel:')) {
+          const name = key.slice('channel:'.length);
+          const record = value as StoredChannel | undefined;
+          if (record === undefined) {
+            if (relay.channels.get(name)) relay.channels.delete(name);
+            return;
+          }
+          if (relay.channels.get(name)) return;
+          relay.channels.create(name, { inviteOnly: record.invite_only, restore: { createdBy: record.created_by, createdAt: record.created_at } });
+          if (record.ephemeral === true) ephemeral.add(name);
+        } else if (key.startsWith('invites:')) {
+          const name = key.slice('invites:'.length);
+          const record = value as StoredInvites | undefined;
+          if (record === undefined) {
+            invites.delete(name);
+            inviteKeys.delete(name);
+          } else {
+            invites.set(name, new Set(record.agents));
+            inviteKeys.set(name, new Map(Object.entries(record.keys)));
+          }
+        }
+      });
+
       relay.handle('CREATE_CHANNEL', {
         schema: CreateChannel,
         async handle(session, msg) {
@@ -192,7 +217,9 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (inviteeKey) bindInvite(channel.name, msg.agent, inviteeKey.pubkey);
           await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitation of ${msg.agent} to ${channel.name}`, relay.logger);
           // 0.3.x clients learn of an invitation from this MSG.
-          if (invitee) relay.send(invitee, { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` });
+          const notice = { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` };
+          if (invitee) relay.send(invitee, notice);
+          else if (relay.cluster !== null) await relay.sendTo(msg.agent, notice).catch(() => false);
           // Extension: the inviter gets an answer, so a client can await it.
           relay.send(session, { type: 'INVITED', channel: channel.name, agent: msg.agent });
         },
@@ -242,7 +269,16 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         for (const channel of [...relay.channels.values()]) {
           if (channel.builtin || channel.emptySince === null) continue;
           const idleMs = ephemeral.has(channel.name) ? Math.min(ephemeralChannelIdleMs, channelIdleMs) : channelIdleMs;
-          if (channel.emptySince <= now - idleMs) relay.channels.delete(channel.name);
+          if (channel.emptySince > now - idleMs) continue;
+          if (relay.cluster === null) {
+            relay.channels.delete(channel.name);
+            continue;
+          }
+          // Empty here is not empty everywhere: only a channel no relay has members in goes.
+          const name = channel.name;
+          relay.cluster.members(name).then((all) => {
+            if (all.length === 0 && relay.channels.get(name) === channel && channel.members.size === 0) relay.channels.delete(name);
+          }, () => {});
         }
         // Full buckets carry no information: forget them.
         for (const [key, bucket] of buckets) {

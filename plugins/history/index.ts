@@ -7,6 +7,10 @@
  * counters back. `JOIN {since}` replays exactly what came after a msg_id; `history: 0`
  * replays nothing. A channel created by an ephemeral agent (no key) keeps its history
  * only while it has members.
+ *
+ * In a cluster the history is the shared one on Redis (the cluster plugin's publish
+ * script keeps it): a JOIN reads what it replays from there, and what reached this relay
+ * meanwhile, from the messages this relay keeps as they pass.
  */
 import type { Channel, JoinOptions, Plugin, RelayApi, Session } from '../../kernel/types.js';
 import type { LogEntry } from '../../store/types.js';
@@ -50,8 +54,9 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
       /** Channels whose creator had no key: their history goes when they empty. */
       const ephemeral = new Set<string>();
 
+      const clustered = relay.cluster !== null;
       // After a restart: each channel's kept messages, and its msg_ids go on from the last one.
-      for (const stream of await saved.streams()) {
+      for (const stream of clustered ? [] : await saved.streams()) {
         if (relay.channels.get(stream) === undefined) {
           await saved.dropStream(stream);
           continue;
@@ -70,14 +75,46 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
         if (by !== null && keys.get(by) === undefined) ephemeral.add(channel.name);
       });
 
-      relay.hook('delivered', (_session, frame, serialized) => {
-        if (frame.to.charCodeAt(0) !== 35 /* # */ || frame.msg_id === undefined) return;
-        kept.add(frame.to, frame.msg_id, serialized);
-        saved.appendBehind(frame.to, frame.msg_id, serialized);
-      });
+      if (clustered) {
+        relay.hook('relayed', (channel, msgId, serialized) => kept.add(channel.name, msgId, serialized));
+      } else {
+        relay.hook('delivered', (_session, frame, serialized) => {
+          if (frame.to.charCodeAt(0) !== 35 /* # */ || frame.msg_id === undefined) return;
+          kept.add(frame.to, frame.msg_id, serialized);
+          saved.appendBehind(frame.to, frame.msg_id, serialized);
+        });
+      }
+
+      /** In a cluster: what a pending JOIN read of the shared history, by session and channel. */
+      const fetched = relay.sessionSlot<Map<string, { entries: Entry[]; last: number }>>('history-fetched');
+      if (clustered) {
+        // Runs after the cluster's join hook: this relay already hears the channel, so whatever the read misses reaches `kept`.
+        relay.hook('join', async (session, channel, join) => {
+          const wanted = join.since === undefined ? Math.min(join.history ?? size, keep) : keep;
+          const [entries, last] = await Promise.all([
+            join.since === undefined ? saved.tail<string>(channel.name, wanted) : saved.range<string>(channel.name, join.since, keep),
+            saved.lastSeq(channel.name),
+          ]);
+          let mine = fetched.get(session);
+          if (mine === undefined) fetched.set(session, (mine = new Map()));
+          mine.set(channel.name, {
+            entries: entries.map((e) => ({ channel: channel.name, msgId: e.seq, at: e.at, text: e.value, bytes: e.value.length, live: true })),
+            last,
+          });
+        });
+      }
+
+      /** What a JOIN replays from: the shared read (cluster) with what passed here since, or what this relay kept. */
+      const replayable = (session: Session, channel: Channel): { all: readonly Entry[]; last: number } => {
+        const read = fetched.get(session)?.get(channel.name);
+        if (read === undefined) return { all: kept.entries(channel.name), last: channel.lastMsgId };
+        fetched.get(session)!.delete(channel.name);
+        const newest = read.entries.length > 0 ? read.entries[read.entries.length - 1].msgId : read.last;
+        return { all: [...read.entries, ...kept.entries(channel.name).filter((e) => e.msgId > newest)], last: Math.max(read.last, channel.lastMsgId) };
+      };
 
       relay.hook('joined', (session: Session, channel: Channel, join: Readonly<JoinOptions>) => {
-        const all = kept.entries(channel.name);
+        const { all, last } = replayable(session, channel);
         if (join.since === undefined) {
           const n = Math.min(join.history ?? size, keep);
           replay(relay, session, all.slice(Math.max(0, all.length - n)));
@@ -90,13 +127,14 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
         const sent = join.history === undefined ? wanted : wanted.slice(Math.max(0, wanted.length - join.history));
         replay(relay, session, sent);
         // Messages after `since` that are no longer kept, or that `history` left out: the client knows it missed some.
-        const oldestKept = all.length > 0 ? all[0].msgId : channel.lastMsgId + 1;
-        const incomplete = (since + 1 < oldestKept && since < channel.lastMsgId) || sent.length < wanted.length;
-        relay.send(session, { type: 'HISTORY', channel: channel.name, since, count: sent.length, incomplete, last_msg_id: channel.lastMsgId });
+        const oldestKept = all.length > 0 ? all[0].msgId : last + 1;
+        const incomplete = (since + 1 < oldestKept && since < last) || sent.length < wanted.length;
+        relay.send(session, { type: 'HISTORY', channel: channel.name, since, count: sent.length, incomplete, last_msg_id: last });
       });
 
       relay.hook('leave', (_session, channel) => {
-        if (channel.members.size === 0 && ephemeral.has(channel.name)) forget(channel.name);
+        // In a cluster an empty channel here may have members elsewhere: the channel's reclaim decides.
+        if (!clustered && channel.members.size === 0 && ephemeral.has(channel.name)) forget(channel.name);
       });
 
       relay.hook('channelDeleted', (channel) => {
@@ -112,8 +150,11 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
         }
         trimmed.clear();
       };
-      relay.every(100, dropEvicted);
-      relay.hook('close', dropEvicted);
+      // In a cluster the shared log is bounded where it is written; this relay keeps only a part of it.
+      if (!clustered) {
+        relay.every(100, dropEvicted);
+        relay.hook('close', dropEvicted);
+      }
 
       relay.every(options.trimMs, () => {
         const cutoff = Date.now() - maxAgeMs;

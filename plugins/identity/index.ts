@@ -56,6 +56,11 @@ export function signatureCounts(relay: RelayApi): SignatureCounts {
   return relay.shared<SignatureCounts>('identity.signatures', () => ({ valid: 0, invalid: 0, replayed: 0 }));
 }
 
+/** The key that proved an agent id on this relay (or, in a cluster, on any of its relays), from the key registry. */
+export function registeredKey(relay: RelayApi): (agentId: string) => RegisteredKey | undefined {
+  return relay.shared<(agentId: string) => RegisteredKey | undefined>('identity.registry', () => () => undefined);
+}
+
 /** The identity plugin's slot: a session's key, or undefined for an ephemeral agent (or before IDENTIFY). */
 export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
   return relay.sessionSlot<SessionKey>('identity.key');
@@ -112,6 +117,11 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       const saved = relay.store.namespace('identity');
       const restored = (await saved.entries<RegisteredKey>('key:')).sort(([, a], [, b]) => a.lastSeen - b.lastSeen);
       for (const [key, record] of restored) registry.keep(key.slice('key:'.length), record);
+      // In a cluster a key proved on another relay owns its id here too.
+      relay.store.watch?.('identity', (key, value) => {
+        if (key.startsWith('key:') && value !== undefined) registry.keep(key.slice('key:'.length), value as RegisteredKey);
+      });
+      relay.shared('identity.registry', () => (agentId: string) => registry.owner(agentId));
       const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, options.maxReplayEntries);
       const counts = signatureCounts(relay);
       /** Last displacement per agent id, for the throttle. */
@@ -262,6 +272,15 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         schema: Whois,
         handle(session, msg) {
           const target = relay.sessions.byAgentId(msg.agent);
+          const cluster = relay.cluster;
+          if (!target && cluster !== null) {
+            return cluster.online(msg.agent).then((online) => {
+              if (!online) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.agent} is not connected`);
+              // Connected to another relay of the cluster: what the registry knows (an ephemeral agent has no key there).
+              const known = registry.owner(msg.agent);
+              relay.send(session, { type: 'WHOIS', agent: msg.agent, name: known?.name ?? null, pubkey: known?.pubkey ?? null, verified: known !== undefined });
+            });
+          }
           if (!target) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.agent} is not connected`);
           const key = keys.get(target);
           relay.send(session, { type: 'WHOIS', agent: msg.agent, name: target.name, pubkey: key?.pubkey ?? null, verified: key?.verified ?? false });

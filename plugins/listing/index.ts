@@ -16,14 +16,20 @@ export function listing(): Plugin {
       relay.handle('LIST_CHANNELS', {
         schema: ListChannels,
         handle(session, msg) {
-          const all: ChannelsFrame['list'] = [];
-          for (const channel of relay.channels.values()) {
-            if (!channel.inviteOnly) all.push({ name: channel.name, agents: channel.members.size });
-            // A member already knows the channel: showing it leaks nothing. An extension field a 0.3.x client ignores.
-            else if (session.channels.has(channel.name)) all.push({ name: channel.name, agents: channel.members.size, private: true });
-          }
-          all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-          relay.send(session, { type: 'CHANNELS', ...page(all, (c) => c.name, msg.cursor) });
+          const answer = (counts: ReadonlyMap<string, number> | null) => {
+            const all: ChannelsFrame['list'] = [];
+            for (const channel of relay.channels.values()) {
+              const agents = counts?.get(channel.name) ?? channel.members.size;
+              if (!channel.inviteOnly) all.push({ name: channel.name, agents });
+              // A member already knows the channel: showing it leaks nothing. An extension field a 0.3.x client ignores.
+              else if (session.channels.has(channel.name)) all.push({ name: channel.name, agents, private: true });
+            }
+            all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+            relay.send(session, { type: 'CHANNELS', ...page(all, (c) => c.name, msg.cursor) });
+          };
+          // In a cluster the counts are every relay's members.
+          if (relay.cluster !== null) return relay.cluster.memberCounts().then(answer);
+          answer(null);
         },
       });
       relay.handle('LIST_AGENTS', {
@@ -34,8 +40,9 @@ export function listing(): Plugin {
           if (channel.inviteOnly && !session.channels.has(channel.name)) {
             throw new RelayError(ErrorCode.NOT_INVITED, `${channel.name} is invite-only; only its members may list its agents`);
           }
-          const all = [...channel.members.keys()].sort();
-          relay.send(session, { type: 'AGENTS', channel: channel.name, ...page(all, (id) => id, msg.cursor) });
+          const answer = (all: string[]) => void relay.send(session, { type: 'AGENTS', channel: channel.name, ...page(all.sort(), (id) => id, msg.cursor) });
+          if (relay.cluster !== null) return relay.cluster.members(channel.name).then(answer);
+          answer([...channel.members.keys()]);
         },
       });
     },

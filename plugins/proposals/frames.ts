@@ -24,5 +24,7 @@ export function deliver(relay: RelayApi, p: StoredProposal, frame: ProposalFrame
   for (const agentId of [p.from, p.to]) {
     const session = relay.sessions.byAgentId(agentId);
     if (session !== undefined) relay.sendRaw(session, text);
+    // In a cluster the other party may be on another relay; the record is committed either way.
+    else if (relay.cluster !== null) void relay.sendTo(agentId, { ...frame }).catch(() => false);
   }
 }

@@ -6,6 +6,7 @@ import { proposalCanonicalString, proposalSigningString } from '../../protocol/s
 import { RelayError, type RelayApi, type Session } from '../../kernel/types.js';
 import type { StoredValue, StoreNamespace } from '../../store/types.js';
 import { committed } from '../committed.js';
+import { registeredKey } from '../identity/index.js';
 import { deliver, proposalFrame, stepFrame } from './frames.js';
 import type { Signer } from './signer.js';
 import { PROPOSAL_STEP_RULES as STEPS, type ProposalStepType as StepType } from '../../protocol/proposals.js';
@@ -48,9 +49,14 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
     }
     if (msg.to === from) throw new RelayError(ErrorCode.INVALID_MSG, 'a proposal needs another agent: "to" is your own id');
     const target = relay.sessions.byAgentId(msg.to);
-    if (target === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
+    // In a cluster the recipient may be on another relay: its key is the one the registry holds for its id.
+    const elsewhere = target === undefined && relay.cluster !== null && (await relay.cluster.online(msg.to)) ? registeredKey(relay)(msg.to) : undefined;
+    if (target === undefined && elsewhere === undefined) {
+      if (relay.cluster !== null && (await relay.cluster.online(msg.to))) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
+      throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
+    }
     // An ephemeral agent could never sign an answer, and its id never comes back.
-    if (!signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
+    if (target !== undefined && !signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     const fields = signedFields(msg);
     if (msg.sig_format === 'json') {
       signer.verify(session, proposalCanonicalString(fields), msg.sig, 'JSON.stringify(["AGENTCHAT-PROPOSAL", to, task, amount, currency, payment_code, terms, expires])');
@@ -75,7 +81,7 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
       sig: msg.sig,
       ...(msg.sig_format === undefined ? {} : { sig_format: msg.sig_format }),
       steps: [],
-      parties: { from: signer.pubkey(session), to: signer.pubkey(target) },
+      parties: { from: signer.pubkey(session), to: target !== undefined ? signer.pubkey(target) : elsewhere!.pubkey },
     };
     const noRoom = store.roomFor(from, createdAt, msg.to, sizeOf(record));
     if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish', { reason: 'proposer_open_limit' });

@@ -52,6 +52,8 @@ export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOpti
       for (const [, record] of restored.sort(([, a], [, b]) => (a as unknown as StoredProposal).created_at - (b as unknown as StoredProposal).created_at)) {
         store.restore(record as unknown as StoredProposal);
       }
+      // In a cluster the other relays create and step proposals too: their committed records replace ours.
+      relay.store.watch?.('proposals', (id, value) => store.replace(id, value as unknown as StoredProposal | undefined));
       const now = options.now ?? Date.now;
       const context: HandlerContext = {
         relay, store, saved, saving: new Set(), signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed ?? 100,

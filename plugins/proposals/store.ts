@@ -155,7 +155,13 @@ export class ProposalStore {
     this.finished.add(record.id);
   }
 
-  private remove(id: string): void {
+  /** A newer copy of a record that another relay of the cluster wrote (undefined: it reclaimed it). */
+  replace(id: string, record: StoredProposal | undefined): void {
+    this.remove(id, false);
+    if (record !== undefined) this.restore(record);
+  }
+
+  private remove(id: string, tell = true): void {
     const record = this.records.get(id);
     if (record === undefined) return;
     this.records.delete(id);
@@ -164,7 +170,7 @@ export class ProposalStore {
     this.sizes.delete(id);
     this.unindex(record.from, id);
     this.unindex(record.to, id);
-    this.removed(id);
+    if (tell) this.removed(id);
   }
 
   private index(agentId: string, id: string): void {
