@@ -161,7 +161,8 @@ export class RedisStore implements Store {
       await this.client.connect();
     } catch (err) {
       this.client.disconnect();
-      throw new StoreError(`cannot reach Redis at ${this.location}: ${(err as Error).message}; start it or fix --redis`);
+      // ioredis's own rejection says only that the connection closed; the error event said why.
+      throw new StoreError(`cannot reach Redis at ${this.location} (${this.lastFailure ?? (err as Error).message}); start it or fix --redis`);
     }
   }
 

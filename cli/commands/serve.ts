@@ -50,6 +50,7 @@ export interface ServeFlags {
   'conn-rate-per-ip'?: unknown;
   'max-sessions-per-ip'?: unknown;
   'trust-proxy'?: unknown;
+  redis?: unknown;
 }
 
 /**
@@ -62,7 +63,7 @@ export function serveArgv(argv: string[]): string[] {
 
 export function registerServe(prog: Sade): void {
   booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy', 'redis');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
@@ -71,6 +72,7 @@ export function registerServe(prog: Sade): void {
     .option('-n, --name', `Relay name in WELCOME and CHALLENGE (env SERVER_NAME, default ${DEFAULT_CONFIG.serverName})`)
     .option('--data-dir', 'Where state is kept: one SQLite file, agentchat.db (env DATA_DIR, default ./data)')
     .option('--memory', 'Keep nothing on disk: every channel, invitation, proposal and message is gone on restart')
+    .option('--redis', 'Join the cluster of relays on this Redis, redis://host:port (env REDIS_URL): state lives there, not in --data-dir')
     .option('--metrics-token', 'GET /metrics answers only with Authorization: Bearer <token> (env METRICS_TOKEN); /healthz and /readyz stay open')
     .option('--log-messages', 'Log message content (env LOG_MESSAGES=1)')
     .option('--buffer-size', 'Channel messages replayed after JOINED (env MESSAGE_BUFFER_SIZE, default 20)')
@@ -167,6 +169,12 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   }
   if (flags.memory === true && flags['data-dir'] !== undefined) throw new UsageError('--memory keeps nothing on disk, so it takes no --data-dir: choose one');
   const dataDir = pick(flags['data-dir'], env.DATA_DIR);
+  const redis = pick(flags.redis, env.REDIS_URL);
+  if (redis !== undefined) {
+    if (!/^rediss?:\/\/[^\s]+$/.test(String(redis))) throw new UsageError(`--redis must be a URL like redis://127.0.0.1:6379, got ${JSON.stringify(String(redis))}`);
+    if (flags.memory === true || flags['data-dir'] !== undefined) throw new UsageError('--redis keeps the state in Redis, so it takes no --memory or --data-dir: choose one');
+    return { config, pluginOptions, without, store: { redis: String(redis) } };
+  }
   const store: OpenStoreOptions = flags.memory === true ? { memory: true } : { dataDir: dataDir === undefined ? 'data' : String(dataDir) };
   return { config, pluginOptions, without, store };
 }
@@ -254,7 +262,7 @@ export async function serveRelayOptions(flags: ServeFlags, env: NodeJS.ProcessEn
   const extra = await loadPlugins(flags.plugin);
   if (pluginOptions.policy !== undefined) extra.push(policy());
   // Opened last: a usage error above never touches the data dir.
-  return { ...config, pluginOptions, without, extraPlugins: extra, store: openStore(store) };
+  return { ...config, pluginOptions, without, extraPlugins: extra, store: openStore(store), ...(store.redis === undefined ? {} : { redis: store.redis }) };
 }
 
 async function serve(flags: ServeFlags): Promise<number> {

@@ -153,7 +153,7 @@ export async function runCli(t: ExecutionContext, args: string[], options: Spawn
 /** `agentchat serve --port 0` on loopback; resolves once it printed its listening line. */
 export async function startServe(t: ExecutionContext, extraArgs: string[] = [], options: SpawnOptions = {}): Promise<CliProcess & { url: string; port: number }> {
   // A test's relay keeps nothing on disk unless the test gives it a data dir.
-  const storage = extraArgs.includes('--data-dir') || extraArgs.includes('--memory') ? [] : ['--memory'];
+  const storage = ['--data-dir', '--memory', '--redis'].some((flag) => extraArgs.includes(flag)) ? [] : ['--memory'];
   const proc = spawnCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', ...storage, ...extraArgs], options);
   const first = await proc.line();
   const match = /^agentchat listening on (wss?):\/\/([^:]+):(\d+)$/.exec(first);
