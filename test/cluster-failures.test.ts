@@ -101,3 +101,36 @@ test('serve --redis refuses a bad URL and --memory with it, in one line each', a
   t.is(unreachable.stderr.split('\n').filter((line) => line.startsWith('error:')).length, 1, 'one error line');
   t.regex(unreachable.stderr, /ECONNREFUSED/, 'saying why');
 });
+
+test('with AOF, a Redis restart loses no acknowledged channel, invitation, proposal or message: a fresh relay finds them all', async (t) => {
+  const { startRelay, newKeyPair } = await import('./helpers/relay-client.js');
+  const { proposalSigningString, signString } = await import('../protocol/index.js');
+  const redis = await startRedis(t, { appendOnly: true });
+  const options = { redis: redis.url, pluginOptions: { limits: { maxConnsPerIp: 0, connRatePerIp: 0, maxSessionsPerIp: 0 } } };
+  const first = await startRelay(t, options);
+  const aliceKeys = newKeyPair();
+  const bobKeys = newKeyPair();
+  const alice = await connectAs(t, first, 'alice', aliceKeys);
+  const bob = await connectAs(t, first, 'bob', bobKeys);
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#vault', invite_only: true });
+  await alice.next('JOINED');
+  alice.send({ type: 'INVITE', channel: '#vault', agent: bob.agentId });
+  await alice.next('INVITED');
+  alice.send({ type: 'MSG', to: '#vault', content: 'kept' });
+  await alice.next('MSG');
+  const fields = { to: bob.agentId, task: 'survive a restart' };
+  alice.send({ type: 'PROPOSAL', ...fields, sig: signString(aliceKeys.privateKey, proposalSigningString(fields)) });
+  const id = (await alice.next('PROPOSAL')).id;
+  await first.close();
+  await redis.kill();
+  await redis.start();
+
+  const second = await startRelay(t, options);
+  const bobAgain = await connectAs(t, second, 'bob', bobKeys);
+  const joined = await bobAgain.join('#vault');
+  t.is(joined.channel, '#vault', 'the invite-only channel and the invitation are back');
+  t.is((await bobAgain.next('MSG')).content, 'kept', 'and its history');
+  bobAgain.send({ type: 'LIST_PROPOSALS' });
+  const listed = (await bobAgain.next('PROPOSALS')).list as Array<{ id: string; status: string }>;
+  t.deepEqual(listed.map((p) => [p.id, p.status]), [[id, 'pending']], 'and the proposal');
+});

@@ -60,6 +60,9 @@ test('a channel spans relays: JOINED lists every member, presence crosses, messa
   t.is(clusterCounts(c.api).receivedByChannel.get('#general') ?? 0, 0);
   t.is(clusterCounts(a.api).receivedByChannel.get('#general'), 1);
   t.is(clusterCounts(b.api).receivedByChannel.get('#general'), 1);
+  const scrape = async (relay: Relay) => (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
+  t.regex(await scrape(c), /^agentchat_cluster_channel_messages_received_total 0$/m, 'and /metrics says so');
+  t.regex(await scrape(b), /^agentchat_cluster_channel_messages_received_total 1$/m);
 
   // Lists are cluster-wide, asked from the relay with no member there.
   carol.send({ type: 'LIST_AGENTS', channel: '#general' });

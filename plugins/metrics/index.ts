@@ -6,6 +6,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Plugin, RelayApi } from '../../kernel/types.js';
+import { clusterCounts } from '../cluster/index.js';
 import { signatureCounts } from '../identity/index.js';
 
 export interface MetricsOptions {
@@ -68,6 +69,17 @@ export function metrics(defaults: MetricsOptions = {}): Plugin<MetricsOptions> {
       });
       gauge('agentchat_store_healthy', 'Whether the store takes writes (1) or not (0)', (g) => g.set(relay.store.health() === null ? 1 : 0));
       relay.hook('close', () => void lag.disable());
+
+      // In a cluster: what crossed Redis (interest routing shows here: a relay with no members of a channel receives none of it).
+      if (relay.cluster !== null) {
+        const cluster = clusterCounts(relay);
+        total('agentchat_cluster_channel_messages_received_total', 'Channel MSGs this relay received from Redis (only for channels it has members in)', () => cluster.channelMessagesReceived);
+        total('agentchat_cluster_forwarded_received_total', 'DMs and frames other relays sent to this relay\'s inbox', () => cluster.forwardedReceived);
+        total('agentchat_cluster_reaped_total', 'Sessions of dead relays removed from presence', () => cluster.reaped);
+        gauge('agentchat_cluster_subscriptions', 'Channel topics this relay is subscribed to on Redis', (g) => g.set(cluster.subscriptions));
+        total('agentchat_cluster_publishes_total', 'Channel MSGs published through Redis (each one round trip)', () => cluster.publishes);
+        total('agentchat_cluster_publish_seconds_total', 'Time spent in those round trips: divide by publishes for the mean latency', () => cluster.publishSeconds);
+      }
 
       relay.route('/metrics', async (request) => {
         if (token !== undefined && request.headers.authorization !== `Bearer ${token}`) {
