@@ -150,6 +150,12 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (relay.channels.get(name)) return;
           relay.channels.create(name, { inviteOnly: record.invite_only, restore: { createdBy: record.created_by, createdAt: record.created_at } });
           if (record.ephemeral === true) ephemeral.add(name);
+          // The per-agent creation quota counts what the agent made on every relay.
+          if (record.created_by !== null) {
+            const theirs = created.get(record.created_by);
+            if (theirs) theirs.add(name);
+            else created.set(record.created_by, new Set([name]));
+          }
         } else if (key.startsWith('invites:')) {
           const name = key.slice('invites:'.length);
           const record = value as StoredInvites | undefined;

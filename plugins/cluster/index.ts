@@ -73,6 +73,8 @@ interface Interest {
   /** Resolves once the topic is subscribed and `remote` loaded. */
   ready: Promise<void>;
   subscribed: boolean;
+  /** Last JOIN through it (ms): a topic no join used lately and with no member here is dropped. */
+  touched: number;
 }
 
 const unavailable = (what: string) =>
@@ -184,7 +186,7 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
       const subscribe = (channel: string): Interest => {
         let entry = interest.get(channel);
         if (entry !== undefined) return entry;
-        const made: Interest = { remote: new Set<string>(), subscribed: false, ready: Promise.resolve() };
+        const made: Interest = { remote: new Set<string>(), subscribed: false, ready: Promise.resolve(), touched: Date.now() };
         made.ready = (async () => {
           await subscriber.subscribe(K.topic(channel));
           counts.subscriptions++;
@@ -214,7 +216,9 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
 
       // A join waits until this relay hears the channel: from then on no message is missed.
       relay.hook('join', (_session, channel) => {
+        if (commands.status !== 'ready') return unavailable(`it cannot join ${channel.name} now`);
         const entry = subscribe(channel.name);
+        entry.touched = Date.now();
         if (entry.subscribed && commands.status === 'ready') return;
         return entry.ready.then(() => undefined, () => unavailable(`it cannot join ${channel.name} now`));
       });
@@ -223,7 +227,8 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
 
       // ---- one live session per agent id, cluster-wide -------------------------
 
-      const alive = async (holder: string) => (await commands.zscore(K.relays, holder)) !== null;
+      /** A relay whose heartbeat is recent (a dead one keeps its entry until it is cleaned up). */
+      const alive = async (holder: string) => Number((await commands.zscore(K.relays, holder)) ?? 0) > Date.now() - options.deadAfterMs;
 
       relay.hook('identify', async (session, identity) => {
         const agentId = identity.agentId;
@@ -329,6 +334,15 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
       await beat();
       relay.every(options.heartbeatMs, () => {
         void beat();
+        // Topics a refused or abandoned JOIN left subscribed, with nobody here.
+        for (const [name, entry] of interest) {
+          const channel = relay.channels.get(name);
+          if (entry.subscribed && (channel === undefined || channel.members.size === 0) && Date.now() - entry.touched > options.deadAfterMs) {
+            interest.delete(name);
+            counts.subscriptions--;
+            void subscriber.unsubscribe(K.topic(name)).catch(() => {});
+          }
+        }
         void (async () => {
           const dead = await commands.zrangebyscore(K.relays, '-inf', Date.now() - options.deadAfterMs);
           for (const relayId of dead) {
@@ -359,6 +373,18 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
           if (channel.members.size > 0) batch.sadd(K.relayChannels(me), channel.name);
         }
         await batch.exec();
+        // Who left while Redis was away: still listed as here, no longer here.
+        for (const name of await commands.smembers(K.relayChannels(me))) {
+          const local = relay.channels.get(name)?.members;
+          for (const [agent, holder] of Object.entries(await commands.hgetall(K.members(name)))) {
+            if (holder !== me || local?.has(agent) === true) continue;
+            const text = JSON.stringify({ type: 'AGENT_LEFT', channel: name, agent, name: null, ts: Date.now() });
+            await run(PRESENCE, 2, K.members(name), K.relayChannels(me), me, 'l', K.topic(name), `P${me} - ${text}`, name, agent);
+          }
+        }
+        const located = await commands.hgetall(K.agents);
+        const gone = Object.keys(located).filter((agent) => located[agent] === me && relay.sessions.byAgentId(agent) === undefined);
+        if (gone.length > 0) await commands.hdel(K.agents, ...gone);
         for (const [channel, entry] of interest) await loadRemote(channel, entry.remote);
       };
 
