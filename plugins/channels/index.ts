@@ -7,6 +7,7 @@ import { DEFAULT_CHANNELS } from '../../protocol/names.js';
 import { CreateChannel, Invite } from '../../protocol/schemas.js';
 import { RelayError, type Channel, type Plugin, type RelayApi, type Session } from '../../kernel/types.js';
 import { behind, committed } from '../committed.js';
+import type { StoredValue } from '../../store/types.js';
 import { sessionKeys } from '../identity/index.js';
 import { addressGroup } from '../limits/address.js';
 
@@ -139,7 +140,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
       }
 
       // In a cluster the other relays create, invite and reclaim too: their changes reach this relay's tables here.
-      relay.store.watch?.('channels', (key, value) => {
+      const applyChange = (key: string, value: StoredValue | undefined) => {
         if (key.startsWith('channel:')) {
           const name = key.slice('channel:'.length);
           const record = value as StoredChannel | undefined;
@@ -167,7 +168,17 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
             inviteKeys.set(name, new Map(Object.entries(record.keys)));
           }
         }
-      });
+      };
+      relay.store.watch?.('channels', applyChange);
+      if (relay.cluster !== null) {
+        // A change notice may still be on its way when a client, told by another relay, acts on it:
+        // before a JOIN is refused for a channel or an invitation this relay has not heard of, the store is asked.
+        const reread = async (key: string) => applyChange(key, await store.get(key));
+        relay.hook('frame', (_session, type, frame) => {
+          if (type !== 'JOIN' || typeof frame.channel !== 'string' || relay.channels.get(frame.channel) !== undefined) return;
+          return reread(`channel:${frame.channel}`).then(() => reread(`invites:${frame.channel as string}`));
+        });
+      }
 
       relay.handle('CREATE_CHANNEL', {
         schema: CreateChannel,
@@ -234,6 +245,17 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
       relay.hook('join', (session, channel) => {
         if (!channel.inviteOnly) return;
         const agentId = session.agentId!;
+        if (!invites.get(channel.name)?.has(agentId) && relay.cluster !== null) {
+          // Invited on another relay a moment ago? Read the invitations once more, then decide.
+          return store.get<StoredInvites>(`invites:${channel.name}`).then((record) => {
+            if (record !== undefined) applyChange(`invites:${channel.name}`, record);
+            return inviteCheck(session, channel);
+          });
+        }
+        return inviteCheck(session, channel);
+      });
+      const inviteCheck = (session: Session, channel: Channel): RelayError | undefined => {
+        const agentId = session.agentId!;
         if (!invites.get(channel.name)?.has(agentId)) {
           return new RelayError(ErrorCode.NOT_INVITED, `${channel.name} is invite-only; ask a member to INVITE ${agentId}`);
         }
@@ -246,7 +268,8 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           bindInvite(channel.name, agentId, key);
           behind(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitations of ${channel.name}`, relay.logger);
         }
-      });
+        return undefined;
+      };
 
       relay.hook('channelDeleted', (channel) => {
         invites.delete(channel.name);
