@@ -40,6 +40,13 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 return 1`;
 
+/** Write a record only if it is still what the writer read (compare-and-set), and publish the change. */
+const PUT_IF = `
+if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', KEYS[2], ARGV[4])
+return 1`;
+
 /** Connection options shared by the store and the cluster: fail fast while Redis is away, reconnect forever. */
 export function redisConnectionOptions(): RedisOptions {
   return {
@@ -78,6 +85,12 @@ class RedisNamespace implements StoreNamespace {
   async put(key: string, value: StoredValue): Promise<void> {
     const text = JSON.stringify(value);
     await this.store.run(() => this.store.client.multi().hset(this.records, key, text).publish(this.store.changes, this.store.change(this.name, key, text)).exec());
+  }
+  async putIf(key: string, value: StoredValue, expected: StoredValue | undefined): Promise<boolean> {
+    const text = JSON.stringify(value);
+    const was = expected === undefined ? '' : JSON.stringify(expected);
+    const done = await this.store.run(() => this.store.client.eval(PUT_IF, 2, this.records, this.store.changes, key, text, was, this.store.change(this.name, key, text)));
+    return Number(done) === 1;
   }
   async delete(key: string): Promise<void> {
     await this.store.run(() => this.store.client.multi().hdel(this.records, key).publish(this.store.changes, this.store.change(this.name, key, null)).exec());

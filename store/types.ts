@@ -31,6 +31,13 @@ export interface StoreNamespace {
   /** Committed when the promise resolves (the durability rule: commit, then acknowledge). */
   put(key: string, value: StoredValue): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * For a store several relays write at once (Redis): commit `value` only if the record is
+   * still `expected` (undefined: absent), compared as the stored JSON; false, and nothing
+   * written, when another writer changed it first. Single-process stores leave it out: their
+   * one writer's cache is the truth.
+   */
+  putIf?(key: string, value: StoredValue, expected: StoredValue | undefined): Promise<boolean>;
   /** Every record, optionally only keys starting with `prefix`, in key order. */
   entries<T extends StoredValue>(prefix?: string): Promise<Array<[string, T]>>;
 

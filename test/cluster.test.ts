@@ -5,7 +5,7 @@
 import type { ExecutionContext } from 'ava';
 import type { Relay } from '../kernel/index.js';
 import { clusterCounts } from '../plugins/index.js';
-import { acceptSigningString, proposalSigningString, signString } from '../protocol/index.js';
+import { acceptSigningString, completeSigningString, disputeSigningString, proposalSigningString, signString } from '../protocol/index.js';
 import type { RelayOptions } from '../relay.js';
 import { RedisStore } from '../store/index.js';
 import { connectAs, expectRefused, newKeyPair, NO_ADDRESS_LIMITS, startRelay, type RelayClient } from './helpers/relay-client.js';
@@ -151,6 +151,38 @@ test('a proposal and its acceptance cross relays, signed and committed', async (
   t.is(accepted.proposal_id, id);
   t.is(accepted.status, 'accepted');
   t.is((await bob.next('ACCEPT')).status, 'accepted');
+});
+
+test('two parties stepping one proposal at once on two relays: one step is committed, the other refused, and both relays agree', async (t) => {
+  const { relays: [a, b] } = await cluster(t);
+  const aliceKeys = newKeyPair();
+  const bobKeys = newKeyPair();
+  const alice = await connectAs(t, a, 'alice', aliceKeys);
+  const bob = await connectAs(t, b, 'bob', bobKeys);
+  for (let round = 0; round < 5; round++) {
+    const fields = { to: bob.agentId, task: `race ${round}` };
+    alice.send({ type: 'PROPOSAL', ...fields, sig: signString(aliceKeys.privateKey, proposalSigningString(fields)) });
+    const id = String((await bob.next('PROPOSAL')).id);
+    await alice.next('PROPOSAL');
+    bob.send({ type: 'ACCEPT', proposal_id: id, sig: signString(bobKeys.privateKey, acceptSigningString(id)) });
+    await alice.next('ACCEPT');
+    await bob.next('ACCEPT');
+    alice.send({ type: 'COMPLETE', proposal_id: id, proof: 'done', sig: signString(aliceKeys.privateKey, completeSigningString(id, 'done')) });
+    bob.send({ type: 'DISPUTE', proposal_id: id, reason: 'not done', sig: signString(bobKeys.privateKey, disputeSigningString(id, 'not done')) });
+    const answers = await Promise.all([alice.next(['COMPLETE', 'DISPUTE', 'ERROR']), bob.next(['COMPLETE', 'DISPUTE', 'ERROR'])]);
+    const statuses = async (client: RelayClient) => {
+      client.send({ type: 'LIST_PROPOSALS' });
+      return ((await client.next('PROPOSALS')).list as Array<{ id: string; status: string; steps: unknown[] }>).find((p) => p.id === id)!;
+    };
+    // Whatever each saw first, the record both relays hold is the same, with exactly one final step.
+    const [atA, atB] = [await statuses(alice), await statuses(bob)];
+    t.is(atA.status, atB.status);
+    t.true(['completed', 'disputed'].includes(atA.status));
+    t.is(atA.steps.length, 2, 'ACCEPT and one final step, never both');
+    t.true(answers.some((f) => f.type === 'ERROR') || answers[0].type === answers[1].type, 'the loser was refused, or both saw the winner');
+    alice.drain();
+    bob.drain();
+  }
 });
 
 test('a verified session for a key connected to another relay displaces it there', async (t) => {

@@ -136,7 +136,17 @@ export function stepHandler(type: StepType, { relay, store, saved, saving, signe
     const next = { ...record, status: rule.becomes, updated_at: at, steps: [...record.steps, step] };
     saving.add(record.id);
     try {
-      await committed(saved.put(record.id, next as unknown as StoredValue), `step ${type} of ${record.id}`, relay.logger);
+      if (saved.putIf === undefined) {
+        await committed(saved.put(record.id, next as unknown as StoredValue), `step ${type} of ${record.id}`, relay.logger);
+      } else if (!(await committed(saved.putIf(record.id, next as unknown as StoredValue, record as unknown as StoredValue), `step ${type} of ${record.id}`, relay.logger))) {
+        // Another relay of the cluster took a step first: decide again on what it committed.
+        const fresh = await saved.get<StoredValue>(record.id);
+        store.replace(record.id, fresh as unknown as StoredProposal | undefined);
+        const now = store.get(record.id, at);
+        if (now === undefined) throw notFound(record.id);
+        checkState(type, now);
+        throw new RelayError(ErrorCode.UNAVAILABLE, `${record.id} changed on another relay while your ${type} was saved; send it again`);
+      }
     } finally {
       saving.delete(record.id);
     }
