@@ -253,6 +253,32 @@ test('a relay that missed the change notices still finds a channel and an invita
   t.is((await alice.next('AGENT_JOINED')).agent, bob.agentId);
 });
 
+test('two relays creating one channel name at once: one creator gets it, the other CHANNEL_EXISTS, and the loser can join the winner\'s', async (t) => {
+  const { relays: [a, b] } = await cluster(t);
+  const alice = await connectAs(t, a, 'alice');
+  const bob = await connectAs(t, b, 'bob');
+  for (let round = 0; round < 10; round++) {
+    const channel = `#race${round}`;
+    alice.send({ type: 'CREATE_CHANNEL', channel, invite_only: true });
+    bob.send({ type: 'CREATE_CHANNEL', channel, invite_only: true });
+    const [fromA, fromB] = await Promise.all([
+      alice.next(['JOINED', 'ERROR'], (f) => f.type === 'ERROR' || f.channel === channel),
+      bob.next(['JOINED', 'ERROR'], (f) => f.type === 'ERROR' || f.channel === channel),
+    ]);
+    t.deepEqual([fromA.type, fromB.type].sort(), ['ERROR', 'JOINED'], `round ${round}: exactly one creator`);
+    const [winner, loser] = fromA.type === 'JOINED' ? [alice, bob] : [bob, alice];
+    t.is((fromA.type === 'ERROR' ? fromA : fromB).code, 'CHANNEL_EXISTS');
+    // The winner's channel is invite-only on both relays: the loser needs an invitation.
+    loser.send({ type: 'JOIN', channel });
+    t.is((await loser.next('ERROR')).code, 'NOT_INVITED');
+    winner.send({ type: 'INVITE', channel, agent: loser.agentId });
+    await winner.next('INVITED');
+    await loser.join(channel);
+    alice.drain();
+    bob.drain();
+  }
+});
+
 test('per-connection rate limits stay local to the relay that holds the connection', async (t) => {
   const { relays: [a] } = await cluster(t, 2, { rateMsg: { burst: 2, perSec: 0.01 } });
   const alice = await connectAs(t, a, 'alice');

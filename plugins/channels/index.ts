@@ -139,13 +139,18 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         inviteKeys.set(name, new Map(Object.entries(record.keys)));
       }
 
+      /** Channels another relay made at the same moment as this one: dropped here without touching their records. */
+      const notOurs = new Set<string>();
       // In a cluster the other relays create, invite and reclaim too: their changes reach this relay's tables here.
       const applyChange = (key: string, value: StoredValue | undefined) => {
         if (key.startsWith('channel:')) {
           const name = key.slice('channel:'.length);
           const record = value as StoredChannel | undefined;
           if (record === undefined) {
+            // Deleted by the relay that removed its record: nothing more to remove.
+            notOurs.add(name);
             if (relay.channels.get(name)) relay.channels.delete(name);
+            notOurs.delete(name);
             return;
           }
           if (relay.channels.get(name)) return;
@@ -196,11 +201,23 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (keys.get(session) === undefined) ephemeral.add(channel.name);
           if (channel.inviteOnly) invites.set(channel.name, new Set([agentId]));
           try {
-            await committed(store.put(`channel:${channel.name}`, channelRecord(channel)), `channel ${channel.name}`, relay.logger);
+            if (store.putIf === undefined) {
+              await committed(store.put(`channel:${channel.name}`, channelRecord(channel)), `channel ${channel.name}`, relay.logger);
+            } else if (!(await committed(store.putIf(`channel:${channel.name}`, channelRecord(channel), undefined), `channel ${channel.name}`, relay.logger))) {
+              // Another relay of the cluster made it first: theirs stands, ours was never acknowledged.
+              invites.delete(channel.name);
+              notOurs.add(channel.name);
+              relay.channels.delete(channel.name);
+              notOurs.delete(channel.name);
+              applyChange(`channel:${msg.channel}`, await store.get(`channel:${msg.channel}`));
+              applyChange(`invites:${msg.channel}`, await store.get(`invites:${msg.channel}`));
+              throw new RelayError(ErrorCode.CHANNEL_EXISTS, `channel ${msg.channel} already exists`);
+            }
             if (channel.inviteOnly) await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitations of ${channel.name}`, relay.logger);
             // A join hook may be async: the channel counts as created once its creator is in.
             await relay.join(session, channel.name);
           } catch (err) {
+            if (err instanceof RelayError && err.code === ErrorCode.CHANNEL_EXISTS) throw err;
             // Not saved, or the creator could not join (e.g. at its channel limit): leave nothing behind.
             invites.delete(channel.name);
             relay.channels.delete(channel.name);
@@ -274,8 +291,10 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
       relay.hook('channelDeleted', (channel) => {
         invites.delete(channel.name);
         inviteKeys.delete(channel.name);
-        behind(store.delete(`channel:${channel.name}`), `removing channel ${channel.name}`, relay.logger);
-        behind(store.delete(`invites:${channel.name}`), `removing the invitations of ${channel.name}`, relay.logger);
+        if (!notOurs.has(channel.name)) {
+          behind(store.delete(`channel:${channel.name}`), `removing channel ${channel.name}`, relay.logger);
+          behind(store.delete(`invites:${channel.name}`), `removing the invitations of ${channel.name}`, relay.logger);
+        }
         ephemeral.delete(channel.name);
         const group = creatorGroup.get(channel.name);
         if (group !== undefined) {
