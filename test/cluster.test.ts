@@ -279,6 +279,25 @@ test('two relays creating one channel name at once: one creator gets it, the oth
   }
 });
 
+test('invitations made at once on two relays to one channel are both kept', async (t) => {
+  const { relays: [a, b, c] } = await cluster(t);
+  const alice = await connectAs(t, a, 'alice');
+  const carol = await connectAs(t, c, 'carol');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#club', invite_only: true });
+  await alice.next('JOINED');
+  alice.send({ type: 'INVITE', channel: '#club', agent: carol.agentId });
+  await alice.next('INVITED');
+  await carol.join('#club');
+  for (let round = 0; round < 5; round++) {
+    const guests = await Promise.all([connectAs(t, b, `guest${round}a`), connectAs(t, b, `guest${round}b`)]);
+    alice.send({ type: 'INVITE', channel: '#club', agent: guests[0].agentId });
+    carol.send({ type: 'INVITE', channel: '#club', agent: guests[1].agentId });
+    await Promise.all([alice.next('INVITED'), carol.next('INVITED')]);
+    for (const guest of guests) await guest.join('#club');
+  }
+  t.pass();
+});
+
 test('per-connection rate limits stay local to the relay that holds the connection', async (t) => {
   const { relays: [a] } = await cluster(t, 2, { rateMsg: { burst: 2, perSec: 0.01 } });
   const alice = await connectAs(t, a, 'alice');

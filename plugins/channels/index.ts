@@ -139,6 +139,23 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         inviteKeys.set(name, new Map(Object.entries(record.keys)));
       }
 
+      /**
+       * Save a channel's invitations. In a cluster another relay may be inviting to the same
+       * channel at the same moment: what it committed is merged in (invitations only grow,
+       * the first key bound to an invitation stays) and the write is retried, so neither
+       * acknowledged invitation is lost.
+       */
+      const saveInvites = async (name: string, what: string): Promise<void> => {
+        const key = `invites:${name}`;
+        if (store.putIf === undefined) return committed(store.put(key, invitesRecord(name)), what, relay.logger);
+        for (let attempt = 0; attempt < 8; attempt++) {
+          const current = await committed(store.get<StoredInvites>(key), what, relay.logger);
+          if (current !== undefined) applyChange(key, current);
+          if (await committed(store.putIf(key, invitesRecord(name), current), what, relay.logger)) return;
+        }
+        throw new RelayError(ErrorCode.UNAVAILABLE, `${what} could not be saved: the invitations kept changing on other relays; try again`);
+      };
+
       /** Channels another relay made at the same moment as this one: dropped here without touching their records. */
       const notOurs = new Set<string>();
       // In a cluster the other relays create, invite and reclaim too: their changes reach this relay's tables here.
@@ -169,8 +186,13 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
             invites.delete(name);
             inviteKeys.delete(name);
           } else {
-            invites.set(name, new Set(record.agents));
-            inviteKeys.set(name, new Map(Object.entries(record.keys)));
+            // Invitations only grow: merged, so one this relay is saving right now is not lost; the stored key binding wins.
+            const list = invites.get(name) ?? new Set<string>();
+            for (const agent of record.agents) list.add(agent);
+            invites.set(name, list);
+            const bound = inviteKeys.get(name) ?? new Map<string, string>();
+            for (const [agent, pubkey] of Object.entries(record.keys)) bound.set(agent, pubkey);
+            inviteKeys.set(name, bound);
           }
         }
       };
@@ -249,7 +271,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           const invitee = relay.sessions.byAgentId(msg.agent);
           const inviteeKey = invitee && keys.get(invitee);
           if (inviteeKey) bindInvite(channel.name, msg.agent, inviteeKey.pubkey);
-          await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitation of ${msg.agent} to ${channel.name}`, relay.logger);
+          await saveInvites(channel.name, `the invitation of ${msg.agent} to ${channel.name}`);
           // 0.3.x clients learn of an invitation from this MSG.
           const notice = { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` };
           if (invitee) relay.send(invitee, notice);
@@ -283,7 +305,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
         }
         if (key !== undefined && bound === undefined) {
           bindInvite(channel.name, agentId, key);
-          behind(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitations of ${channel.name}`, relay.logger);
+          behind(saveInvites(channel.name, `the invitations of ${channel.name}`), `the invitations of ${channel.name}`, relay.logger);
         }
         return undefined;
       };
