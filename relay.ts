@@ -35,7 +35,9 @@ export function createRelay(options: RelayOptions = {}): Relay {
   if (redis !== undefined) {
     // Right after identity: the link must be in place before channels, history and proposals set up.
     const at = list.findIndex((p) => p.name === 'identity') + 1;
-    list = [...list.slice(0, at), cluster({ url: redis }), ...list.slice(at)];
+    // The shared history is bounded where it is written, to what the history plugin keeps.
+    const keep = rest.pluginOptions?.history?.keep;
+    list = [...list.slice(0, at), cluster({ url: redis, ...(keep === undefined ? {} : { historyKeep: Math.max(keep, rest.pluginOptions?.history?.size ?? 0) }) }), ...list.slice(at)];
     rest.store ??= redisStore({ url: redis });
   }
   return createRelayKernel({ ...rest, plugins: list });

@@ -56,6 +56,8 @@ export function redisConnectionOptions(): RedisOptions {
     retryStrategy: (times) => Math.min(100 * times, 1_000),
     lazyConnect: true,
     connectTimeout: 2_000,
+    // A Redis that hangs without closing the connection fails the command too, so no request waits unbounded.
+    commandTimeout: 2_000,
   };
 }
 
