@@ -298,6 +298,20 @@ test('invitations made at once on two relays to one channel are both kept', asyn
   t.pass();
 });
 
+test('per-agent and per-address channel quotas are cluster-wide: what was made on one relay counts on the others', async (t) => {
+  const { relays: [a, b] } = await cluster(t, 2, { pluginOptions: { channels: { maxCreatedPerIp: 2, createsPerMinute: 0 } } });
+  const alice = await connectAs(t, a, 'alice');
+  const bob = await connectAs(t, b, 'bob');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#q1' });
+  await alice.next('JOINED');
+  alice.send({ type: 'CREATE_CHANNEL', channel: '#q2' });
+  await alice.next('JOINED');
+  // Same address (127.0.0.1), another relay: the quota is already used up.
+  await bob.join('#q2');
+  bob.send({ type: 'CREATE_CHANNEL', channel: '#q3' });
+  t.like(await expectRefused(t, bob, 'LIMIT_EXCEEDED', 'CREATE_CHANNEL'), { reason: 'channels_per_ip' });
+});
+
 test('per-connection rate limits stay local to the relay that holds the connection', async (t) => {
   const { relays: [a] } = await cluster(t, 2, { rateMsg: { burst: 2, perSec: 0.01 } });
   const alice = await connectAs(t, a, 'alice');

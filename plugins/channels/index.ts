@@ -37,6 +37,8 @@ interface StoredChannel {
   created_at: number;
   /** Made by an ephemeral agent: reclaimed minutes after it empties, not a day. */
   ephemeral: boolean;
+  /** The creator's address group, so the per-address quota holds across restarts and relays (absent in older records). */
+  created_group: string | null;
 }
 
 /** An invite-only channel's invitations: agent ids, and the key each is bound to. */
@@ -120,12 +122,22 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
 
       // Channels and invitations are durable: committed before the relay acknowledges them.
       const store = relay.store.namespace('channels');
-      const channelRecord = (c: Channel): StoredChannel => ({ name: c.name, invite_only: c.inviteOnly, created_by: c.createdBy, created_at: c.createdAt, ephemeral: ephemeral.has(c.name) });
+      const channelRecord = (c: Channel): StoredChannel => ({
+        name: c.name, invite_only: c.inviteOnly, created_by: c.createdBy, created_at: c.createdAt, ephemeral: ephemeral.has(c.name),
+        created_group: creatorGroup.get(c.name) ?? null,
+      });
+      /** Count a channel against its creator's address group (restored or made on another relay). */
+      const countGroup = (name: string, group: string | null | undefined) => {
+        if (group === undefined || group === null || creatorGroup.has(name)) return;
+        creatorGroup.set(name, group);
+        createdPerIp.set(group, (createdPerIp.get(group) ?? 0) + 1);
+      };
       const invitesRecord = (name: string): StoredInvites => ({ agents: [...(invites.get(name) ?? [])], keys: Object.fromEntries(inviteKeys.get(name) ?? []) });
       for (const [, record] of await store.entries<StoredChannel>('channel:')) {
         if (relay.channels.get(record.name)) continue;
         relay.channels.create(record.name, { inviteOnly: record.invite_only, restore: { createdBy: record.created_by, createdAt: record.created_at } });
         if (record.ephemeral === true) ephemeral.add(record.name);
+        countGroup(record.name, record.created_group);
         if (record.created_by !== null) {
           const mine = created.get(record.created_by);
           if (mine) mine.add(record.name);
@@ -173,6 +185,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (relay.channels.get(name)) return;
           relay.channels.create(name, { inviteOnly: record.invite_only, restore: { createdBy: record.created_by, createdAt: record.created_at } });
           if (record.ephemeral === true) ephemeral.add(name);
+          countGroup(name, record.created_group);
           // The per-agent creation quota counts what the agent made on every relay.
           if (record.created_by !== null) {
             const theirs = created.get(record.created_by);
