@@ -19,6 +19,8 @@ export default {
     // State lives inside setup, so every relay gets its own; the store brings it back after a restart.
     const saved = relay.store.namespace('topics');
     const topics = new Map(await saved.entries());
+    // In a cluster other relays set topics too: the store tells this one, so its cache stays current.
+    relay.store.watch?.('topics', (channel, topic) => (topic === undefined ? topics.delete(channel) : topics.set(channel, topic)));
 
     relay.handle('TOPIC', {
       schema: Topic,

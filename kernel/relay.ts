@@ -223,7 +223,10 @@ function pluginApi(kernel: Kernel, plugin: string, plugins: readonly string[]): 
     sendRaw: (session, text) => outbox.sendRaw(state(session), text),
     publish: (channel, frame) => {
       const target = kernel.channels.get(channel);
-      if (target !== undefined) membership.publish(target, frame);
+      if (target === undefined) return;
+      // In a cluster a plugin's frame reaches the channel's members on every relay, like a MSG.
+      if (membership.cluster !== null) membership.cluster.publishFrame(target, frame, null);
+      else membership.publish(target, frame);
     },
     error: (session, code, message, extras) => outbox.sendError(state(session), code, message, extras),
     countRefusal: (reason) => kernel.countRefusal(reason),

@@ -304,7 +304,7 @@ export interface ClusterLink {
    * first (`{"msg_id":N,` + the rest of body) through `deliverChannel`.
    */
   publish(channel: Channel, body: string): Promise<number>;
-  /** A frame for a channel's members on every relay (presence); `except`, the agent it is about, is not told. */
+  /** A frame for a channel's members on every relay (presence, a plugin's publish); `except`, the agent it is about, is not told. */
   publishFrame(channel: Channel, frame: { type: string; [field: string]: unknown }, except: string | null): void;
   /** Text for an agent connected to another relay: true once that relay took it, false when none holds the agent. */
   forward(agentId: string, text: string): Promise<boolean>;
@@ -349,7 +349,7 @@ export interface RelayApi {
   send(session: Session, frame: { type: string; [field: string]: unknown }): boolean;
   /** Send already-serialized text to one session. */
   sendRaw(session: Session, text: string): boolean;
-  /** Send a frame to every member of a channel (native fan-out); `ts` is added. */
+  /** Send a frame to every member of a channel (native fan-out; in a cluster, on every relay); `ts` is added. */
   publish(channel: string, frame: { type: string; [field: string]: unknown }): void;
   /** Send an ERROR to a session. */
   error(session: Session, code: AnyErrorCode, message: string, extras?: ErrorExtras): void;

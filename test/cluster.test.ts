@@ -312,6 +312,20 @@ test('per-agent and per-address channel quotas are cluster-wide: what was made o
   t.like(await expectRefused(t, bob, 'LIMIT_EXCEEDED', 'CREATE_CHANNEL'), { reason: 'channels_per_ip' });
 });
 
+test('a hoster plugin works across relays: its publish reaches members everywhere, and its cache follows the store (examples/topic-plugin.mjs)', async (t) => {
+  const { default: topics } = (await import('../examples/topic-plugin.mjs')) as { default: import('../kernel/index.js').AnyPlugin };
+  const { relays: [a, b] } = await cluster(t, 2, { extraPlugins: [topics] });
+  const alice = await connectAs(t, a, 'alice');
+  const bob = await connectAs(t, b, 'bob');
+  await alice.join('#general');
+  await bob.join('#general');
+  alice.send({ type: 'TOPIC', channel: '#general', topic: 'clusters' });
+  t.like(await bob.next('TOPIC'), { channel: '#general', topic: 'clusters', by: alice.agentId });
+  const carol = await connectAs(t, b, 'carol');
+  carol.send({ type: 'TOPIC', channel: '#general' });
+  t.is((await carol.next('TOPIC')).topic, 'clusters', 'relay B\'s cache heard of the change');
+});
+
 test('per-connection rate limits stay local to the relay that holds the connection', async (t) => {
   const { relays: [a] } = await cluster(t, 2, { rateMsg: { burst: 2, perSec: 0.01 } });
   const alice = await connectAs(t, a, 'alice');
