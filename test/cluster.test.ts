@@ -313,7 +313,8 @@ test('per-agent and per-address channel quotas are cluster-wide: what was made o
 });
 
 test('a hoster plugin works across relays: its publish reaches members everywhere, and its cache follows the store (examples/topic-plugin.mjs)', async (t) => {
-  const { default: topics } = (await import('../examples/topic-plugin.mjs')) as { default: import('../kernel/index.js').AnyPlugin };
+  const example = '../examples/topic-plugin.mjs'; // plain JS with JSDoc types, checked by tsconfig.examples.json
+  const { default: topics } = (await import(example)) as { default: import('../kernel/index.js').AnyPlugin };
   const { relays: [a, b] } = await cluster(t, 2, { extraPlugins: [topics] });
   const alice = await connectAs(t, a, 'alice');
   const bob = await connectAs(t, b, 'bob');
