@@ -13,6 +13,18 @@ const FAST = JSON.stringify({ cluster: { heartbeatMs: 100, deadAfterMs: 1_000 },
 const serveOn = (t: ExecutionContext, redis: string, name: string) =>
   startServe(t, ['--redis', redis, '--name', name, '--plugin-options', FAST]);
 
+/** Two `serve --redis` relays on a Redis of the test's own, alice on one and bob on the other, both in #general. */
+async function twoRelays(t: ExecutionContext, options: { appendOnly?: boolean } = {}) {
+  const redis = await startRedis(t, options);
+  const a = await serveOn(t, redis.url, 'relay-a');
+  const b = await serveOn(t, redis.url, 'relay-b');
+  const alice = await connectAs(t, a.port, 'alice');
+  const bob = await connectAs(t, b.port, 'bob');
+  await alice.join('#general');
+  await bob.join('#general');
+  return { redis, a, b, alice, bob };
+}
+
 async function readyz(port: number): Promise<{ status: number; body: { ready: boolean; reason?: string } }> {
   const res = await fetch(`http://127.0.0.1:${port}/readyz`);
   return { status: res.status, body: (await res.json()) as { ready: boolean; reason?: string } };
@@ -30,13 +42,7 @@ async function eventually<T>(ask: () => Promise<T>, check: (value: T) => boolean
 }
 
 test('a relay killed with -9: its sessions leave presence on the others, with AGENT_LEFT, well within 30 s', async (t) => {
-  const redis = await startRedis(t);
-  const a = await serveOn(t, redis.url, 'relay-a');
-  const b = await serveOn(t, redis.url, 'relay-b');
-  const alice = await connectAs(t, a.port, 'alice');
-  const bob = await connectAs(t, b.port, 'bob');
-  await alice.join('#general');
-  await bob.join('#general');
+  const { a, b, alice, bob } = await twoRelays(t);
   await alice.next('AGENT_JOINED', (f) => f.agent === bob.agentId);
   const killedAt = Date.now();
   b.child.kill('SIGKILL');
@@ -51,13 +57,7 @@ test('a relay killed with -9: its sessions leave presence on the others, with AG
 });
 
 test('Redis down: sockets stay, what needs Redis is refused with UNAVAILABLE, /readyz says why; Redis back: the relays resync and serve again', async (t) => {
-  const redis = await startRedis(t, { appendOnly: true });
-  const a = await serveOn(t, redis.url, 'relay-a');
-  const b = await serveOn(t, redis.url, 'relay-b');
-  const alice = await connectAs(t, a.port, 'alice');
-  const bob = await connectAs(t, b.port, 'bob');
-  await alice.join('#general');
-  await bob.join('#general');
+  const { redis, a, b, alice, bob } = await twoRelays(t, { appendOnly: true });
   t.is((await readyz(a.port)).status, 200);
 
   await redis.stop();
