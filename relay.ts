@@ -15,11 +15,14 @@ export interface RelayOptions extends Omit<KernelOptions, 'plugins' | 'pluginOpt
   extraPlugins?: readonly AnyPlugin[];
   /** Options per plugin name, for core plugins and your own alike. */
   pluginOptions?: CorePluginOptions & Readonly<Record<string, unknown>>;
+  /** The Redis of a cluster, `redis://host:port` (`serve --redis`): relays on one Redis act as one relay. */
+  redis?: string;
 }
 
 /** A relay with the core plugins (see RelayOptions). Port 0 picks a free port: read `relay.port` after `await relay.listen()`. */
 export function createRelay(options: RelayOptions = {}): Relay {
-  const { plugins, without = [], extraPlugins = [], ...rest } = options;
+  // `redis` is taken out of the kernel's options: the cluster is composed here, above the kernel.
+  const { plugins, without = [], extraPlugins = [], redis: _redis, ...rest } = options;
   for (const name of without) {
     if (!corePlugins().some((p) => p.name === name)) {
       throw new Error(`there is no core plugin "${name}" to leave out; the core plugins are ${corePlugins().map((p) => p.name).join(', ')}`);
