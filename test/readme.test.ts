@@ -34,6 +34,8 @@ const SKIP: Record<string, string> = {
     'reads a relay\'s data dir, which README\'s relay (npm start) would have made; test/store-export.test.ts runs `export --data-dir` on a relay\'s data and verifies every signature offline',
   'npx agentchat serve --policy "python3 examples/policy.py" --policy-points join,message':
     'fixed port 6667; test/policy.test.ts runs `serve --port 0 --policy "python3 examples/policy.py"` and checks both of its rules',
+  'npx agentchat serve --workers auto --redis redis://127.0.0.1:6379':
+    'fixed ports 6667 and 6379; test/workers.test.ts runs `serve --port 0 --workers 2` and `--workers auto` with `--redis` on a Redis it started',
   'docker build -t agentchat . && docker run -p 6667:6667 agentchat': 'no docker engine here; test/cli-package.test.ts checks the Dockerfile and runs the image\'s files',
   'cd relay && docker compose up -d --build': 'no docker engine or compose plugin here; test/deploy.test.ts checks the generated files and runs their ENTRYPOINT and health check',
   'provider-services tx deployment create deploy.sdl.yaml --deposit 43200000uakt --from my-wallet':
