@@ -13,8 +13,14 @@ import { join } from 'node:path';
 import { AgentChatClient } from '../client/index.js';
 import { MAX_RESTARTS_PER_MINUTE, parseWorkers, workerArgs } from '../cli/workers.js';
 import { UsageError } from '../cli/errors.js';
-import { runCli, startServe, tempDir, type CliProcess } from './helpers/cli.js';
-import { redisTest, startRedis } from './helpers/redis.js';
+import { runCli, spawnCli, tempDir, type CliProcess } from './helpers/cli.js';
+import { redisMissing, startRedis } from './helpers/redis.js';
+
+/**
+ * One at a time: each starts a Redis and three or more node processes, and a 2-core machine
+ * running the rest of the suite beside them would only make every one of them slow.
+ */
+const redisTest = (redisMissing ? test.skip : test.serial) as typeof test;
 
 /** The pid in the relay information document of one fresh HTTP connection to `port`. */
 function answeringPid(port: number): Promise<number> {
@@ -78,10 +84,17 @@ async function gone(t: ExecutionContext, pids: number[], withinMs = 15_000): Pro
   t.deepEqual(pids.filter(alive), [], 'every worker has exited');
 }
 
-async function startWorkers(t: ExecutionContext, count: string, extra: string[] = []) {
+/** How long N node processes may take to start on a loaded 2-core machine (startServe allows one relay 8 s). */
+const START_MS = 45_000;
+
+/** `serve --workers COUNT` on a Redis of this test's own; resolves once the supervisor printed its listening line. */
+async function startWorkers(t: ExecutionContext, count: string) {
   const redis = await startRedis(t);
-  const serve = await startServe(t, ['--workers', count, '--redis', redis.url, '--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', ...extra]);
-  return { redis, serve };
+  const serve = spawnCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', '--memory', '--workers', count, '--redis', redis.url, '--max-conns-per-ip', '0', '--conn-rate-per-ip', '0']);
+  const match = /^agentchat listening on ws:\/\/127\.0\.0\.1:(\d+)$/.exec(await serve.line(undefined, START_MS));
+  if (!match) throw new Error(`unexpected first line from serve --workers: ${serve.lines[0]}`);
+  const port = Number(match[1]);
+  return { redis, serve: Object.assign(serve, { port, url: `ws://127.0.0.1:${port}` }) };
 }
 
 redisTest('serve --workers 2 prints one listening line, and two relay processes answer on that one port', async (t) => {
