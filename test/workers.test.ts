@@ -12,6 +12,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { AgentChatClient } from '../client/index.js';
 import { MAX_RESTARTS_PER_MINUTE, parseWorkers, workerArgs } from '../cli/workers.js';
+import { serveOptions } from '../cli/commands/serve.js';
 import { UsageError } from '../cli/errors.js';
 import { runCli, spawnCli, tempDir, type CliProcess } from './helpers/cli.js';
 import { redisMissing, startRedis } from './helpers/redis.js';
@@ -231,4 +232,11 @@ test('parseWorkers and workerArgs: auto is one per core; a worker runs serve wit
   t.throws(() => parseWorkers('0'), { instanceOf: UsageError });
   t.deepEqual(workerArgs(['--port', '0', '--workers', '2', '--redis', 'redis://r:6379']), ['--port', '0', '--redis', 'redis://r:6379']);
   t.deepEqual(workerArgs(['--workers=auto', '--memory']), ['--memory']);
+});
+
+test('--redis comes from the flag, else REDIS_URL, and must be a redis:// or rediss:// URL', (t) => {
+  t.is(serveOptions({}, { REDIS_URL: 'redis://cache:6379' }).redis, 'redis://cache:6379');
+  t.is(serveOptions({ redis: 'rediss://user:pw@cache.example:6380/2' }, { REDIS_URL: 'redis://cache:6379' }).redis, 'rediss://user:pw@cache.example:6380/2');
+  t.is(serveOptions({}, {}).redis, undefined);
+  t.throws(() => serveOptions({}, { REDIS_URL: 'cache:6379' }), { instanceOf: UsageError, message: /--redis must be a redis:\/\/ or rediss:\/\/ URL/ });
 });
