@@ -126,7 +126,19 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
       }
       process.stdout.write(`${line}\n`);
     });
-    child.once('exit', (code, signal) => onExit(slot, child, code, signal));
+    let ended = false;
+    const end = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (ended) return;
+      ended = true;
+      onExit(slot, child, code, signal);
+    };
+    child.once('exit', end);
+    // A spawn that failed (no pid) may end without an exit event.
+    child.once('error', (err) => {
+      if (child.pid !== undefined) return;
+      status(`agentchat: cannot start worker ${slot.id}: ${err.message}`);
+      end(1, null);
+    });
   };
 
   const onExit = (slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void => {
