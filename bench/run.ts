@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from './generator/pool.js';
 import { detailTable, readmeTable, summarize, verdicts, type RowInfo } from './report.js';
 import { chatterScenario } from './scenarios/chatter.js';
+import { clusterScenario, type ClusterResult } from './scenarios/cluster.js';
 import { failed, generatorOnly, type Ctx, type Measurement, type Prepared, type Scenario } from './scenarios/common.js';
 import { connectionsScenario, setupScenarioInfo } from './scenarios/connections.js';
 import { dmScenario } from './scenarios/dm.js';
@@ -189,6 +190,14 @@ async function main(): Promise<void> {
       live.delete(t);
     }
   }
+  // The cluster runs its own relays (several per set-up, on a Redis), after the targets' rounds.
+  let cluster: ClusterResult | null = null;
+  if (!wanted || wanted.includes('cluster')) {
+    const ctx: Ctx = { pool, quick, measureMs: quick ? 500 : 4000, warmMs: quick ? 200 : 1500, rep: 0, nextRun: () => runSeq++, log };
+    cluster = relay.cli
+      ? await clusterScenario({ ...ctx, cli: relay.cli, reps, relayNodeArgs: opt['relay-node-arg'] ?? [], relayExtraArgs: opt['relay-arg'] ?? [] })
+      : { skipped: 'the agentchat relay is not in --targets or did not build', runs: [], lines: ['', 'cluster: skipped — the agentchat relay is not in --targets or did not build'] };
+  }
   await pool.stop();
 
   const order = defs.map((d) => d.id);
@@ -212,6 +221,7 @@ async function main(): Promise<void> {
     readme,
     '',
   ];
+  if (cluster) lines.push(...cluster.lines, '');
   if (!relay.cli) lines.push(`agentchat relay not measured: ${relay.reason}`);
   for (const [id, ws] of Object.entries(warnings)) for (const w of ws) lines.push(`warning ${id}: ${w}`);
   process.stdout.write(lines.join('\n') + '\n');
@@ -247,6 +257,7 @@ async function main(): Promise<void> {
     summary: rows,
     measurements: all,
     readmeTable: readme,
+    cluster,
   };
   const dir = join(REPO, 'bench', 'results');
   mkdirSync(dir, { recursive: true });

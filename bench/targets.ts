@@ -88,7 +88,7 @@ export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reaso
 }
 
 /** All bench traffic comes from 127.0.0.1: the per-address limits are turned off. */
-const NO_ADDRESS_LIMITS = ['--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', '--max-sessions-per-ip', '0'];
+export const NO_ADDRESS_LIMITS = ['--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', '--max-sessions-per-ip', '0'];
 
 export function targetDefs(scripts: { baseline: string; bare: string }, cli: string | null, relayExtraArgs: string[], relayNodeArgs: string[] = []): TargetDef[] {
   const defs: TargetDef[] = [];

@@ -91,7 +91,7 @@ test('serve --redis refuses a bad URL and --memory with it, in one line each', a
   const { runCli } = await import('./helpers/cli.js');
   const bad = await runCli(t, ['serve', '--port', '0', '--redis', 'localhost:6379']);
   t.is(bad.code, 2);
-  t.regex(bad.stderr, /--redis must be a URL like redis:\/\//);
+  t.regex(bad.stderr, /--redis must be a redis:\/\/ or rediss:\/\/ URL/);
   const both = await runCli(t, ['serve', '--port', '0', '--redis', 'redis://127.0.0.1:1', '--memory']);
   t.is(both.code, 2);
   t.regex(both.stderr, /--redis keeps the state in Redis/);

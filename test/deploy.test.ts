@@ -4,7 +4,8 @@
  * engine or Akash network here: generation and validation are what is proven.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -12,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { REPO, runCli, spawnCli, tempDir } from './helpers/cli.js';
+import { redisTest } from './helpers/redis.js';
 import pkg from '../package.json' with { type: 'json' };
 import type { ComposeService } from '../deploy/docker.js';
 
@@ -84,6 +86,42 @@ test('deploy --provider docker --redis adds Redis with AOF on its own volume; th
   t.deepEqual(redis.healthcheck.test, ['CMD', 'redis-cli', 'ping']);
   t.is(redis.restart, 'unless-stopped');
   t.deepEqual(Object.keys(compose.volumes).sort(), ['redis-data', 'relay-data']);
+});
+
+redisTest("the compose file's Redis command, run by redis-server, keeps a write across a kill -9 and restart (AOF, not a snapshot)", async (t) => {
+  const out = await tempDir(t);
+  t.is((await runCli(t, ['deploy', '--provider', 'docker', '--redis', '--out', out])).code, 0);
+  const { redis } = (await readYaml<ComposeFile>(join(out, 'docker-compose.yml'))).services;
+  t.is(redis.command[0], 'redis-server');
+  const dir = await tempDir(t);
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port: free } = probe.address() as AddressInfo;
+      probe.close(() => resolve(free));
+    });
+  });
+  // The compose command as written; only where it listens and its /data volume are this test's.
+  const start = async () => {
+    const child = spawn('redis-server', [...redis.command.slice(1), '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--logfile', '']);
+    t.teardown(() => void child.kill('SIGKILL'));
+    let output = '';
+    child.stdout.setEncoding('utf8');
+    for await (const chunk of child.stdout) {
+      output += chunk as string;
+      if (/Ready to accept connections/.test(output)) break;
+    }
+    child.stdout.resume();
+    return child;
+  };
+  const cli = (...args: string[]) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+  const first = await start();
+  t.is(cli('CONFIG', 'GET', 'appendonly'), 'appendonly\nyes');
+  t.is(cli('SET', 'proposal:1', 'accepted'), 'OK');
+  const killed = once(first, 'exit');
+  first.kill('SIGKILL'); // no shutdown snapshot: only the append-only file has the write
+  await killed;
+  await start();
+  t.is(cli('GET', 'proposal:1'), 'accepted');
 });
 
 test('the generated Dockerfile is Debian-based, installs this version, runs as non-root with DATA_DIR owned, and checks /healthz as compose does', async (t) => {

@@ -37,6 +37,8 @@ const SKIP: Record<string, string> = {
   'redis-server --port 6379 --appendonly yes &': 'fixed ports 6379, 6667 and 6668; test/cluster.test.ts and test/cluster-failures.test.ts run the same cluster (redis-server, relays with --redis) on free ports',
   'npx agentchat serve --port 6667 --redis redis://127.0.0.1:6379 &': 'fixed port; test/cluster-failures.test.ts runs `serve --redis` on port 0 against its own redis-server',
   'npx agentchat serve --port 6668 --redis redis://127.0.0.1:6379 &': 'fixed port; as above, with a second relay on the same Redis',
+  'npx agentchat serve --workers auto --redis redis://127.0.0.1:6379':
+    'fixed ports 6667 and 6379; test/workers.test.ts runs `serve --port 0 --workers 2` and `--workers auto` with `--redis` on a Redis it started',
   'docker build -t agentchat . && docker run -p 6667:6667 agentchat': 'no docker engine here; test/cli-package.test.ts checks the Dockerfile and runs the image\'s files',
   'cd relay && docker compose up -d --build': 'no docker engine or compose plugin here; test/deploy.test.ts checks the generated files and runs their ENTRYPOINT and health check',
   'provider-services tx deployment create deploy.sdl.yaml --deposit 43200000uakt --from my-wallet':

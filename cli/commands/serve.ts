@@ -13,6 +13,7 @@ import { createRelay, type RelayOptions } from '../../relay.js';
 import { openStore, type OpenStoreOptions } from '../../store/index.js';
 import { EXIT, UsageError } from '../errors.js';
 import { parseNumber } from '../numbers.js';
+import { parseWorkers, supervise, WORKER_PORT_ENV, workerArgs } from '../workers.js';
 
 /** A whole number from `min` (to `max`): serve's flags are counts, ports and milliseconds. */
 const integer = (value: unknown, flag: string, min: number, max?: number): number => parseNumber(value, flag, { integer: true, min, max });
@@ -51,6 +52,7 @@ export interface ServeFlags {
   'max-sessions-per-ip'?: unknown;
   'trust-proxy'?: unknown;
   redis?: unknown;
+  workers?: unknown;
 }
 
 /**
@@ -63,7 +65,7 @@ export function serveArgv(argv: string[]): string[] {
 
 export function registerServe(prog: Sade): void {
   booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy', 'redis');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy', 'redis', 'workers');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
@@ -94,6 +96,7 @@ export function registerServe(prog: Sade): void {
     .option('--conn-rate-per-ip', `New connections per second per address, burst twice that; 0 for no limit (default ${LIMITS_DEFAULTS.connRatePerIp})`)
     .option('--max-sessions-per-ip', `Identified sessions per address; 0 for no limit (default ${LIMITS_DEFAULTS.maxSessionsPerIp})`)
     .option('--trust-proxy', 'Proxy CIDRs whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (comma-separated or repeated)')
+    .option('--workers', 'Run N relay processes on this one port, or auto for one per core; needs --redis')
     .example('serve --port 6667')
     .example('serve --port 0 --host 127.0.0.1 --plugin ./my-plugin.js --plugin-options \'{"my-plugin":{"level":2}}\'')
     .example('serve --policy "python3 examples/policy.py" --policy-points identify,join')
@@ -107,6 +110,8 @@ export interface ServeOptions {
   without: string[];
   /** Where the store lives: `memory`, or a data dir. */
   store: OpenStoreOptions;
+  /** The cluster's Redis (--redis), validated. */
+  redis?: string;
 }
 
 export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOptions {
@@ -171,12 +176,27 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   const dataDir = pick(flags['data-dir'], env.DATA_DIR);
   const redis = pick(flags.redis, env.REDIS_URL);
   if (redis !== undefined) {
-    if (!/^rediss?:\/\/[^\s]+$/.test(String(redis))) throw new UsageError(`--redis must be a URL like redis://127.0.0.1:6379, got ${JSON.stringify(String(redis))}`);
+    const url = redisUrl(redis);
     if (flags.memory === true || flags['data-dir'] !== undefined) throw new UsageError('--redis keeps the state in Redis, so it takes no --memory or --data-dir: choose one');
-    return { config, pluginOptions, without, store: { redis: String(redis) } };
+    return { config, pluginOptions, without, store: { redis: url }, redis: url };
   }
   const store: OpenStoreOptions = flags.memory === true ? { memory: true } : { dataDir: dataDir === undefined ? 'data' : String(dataDir) };
   return { config, pluginOptions, without, store };
+}
+
+/** A redis:// or rediss:// URL with a host, else a usage error. */
+function redisUrl(value: unknown): string {
+  const text = value === true ? '' : String(value);
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {
+    // reported below
+  }
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new UsageError(`--redis must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(text)}`);
+  }
+  return text;
 }
 
 function parsePluginOptions(value: unknown): Record<string, Record<string, unknown>> {
@@ -258,16 +278,22 @@ export async function loadPlugins(paths: unknown): Promise<AnyPlugin[]> {
 
 /** The relay `serve` runs: core plugins (less --no-plugin), --plugin modules, then the policy. */
 export async function serveRelayOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<RelayOptions> {
-  const { config, pluginOptions, without, store } = serveOptions(flags, env);
+  const { config, pluginOptions, without, store, redis } = serveOptions(flags, env);
   const extra = await loadPlugins(flags.plugin);
   if (pluginOptions.policy !== undefined) extra.push(policy());
+  // A worker of `serve --workers` shares the supervisor's port on purpose.
+  const worker = env[WORKER_PORT_ENV] === undefined ? {} : { port: Number(env[WORKER_PORT_ENV]), sharePort: true };
   // Opened last: a usage error above never touches the data dir.
-  return { ...config, pluginOptions, without, extraPlugins: extra, store: openStore(store), ...(store.redis === undefined ? {} : { redis: store.redis }) };
+  return { ...config, ...worker, pluginOptions, without, extraPlugins: extra, store: openStore(store), ...(redis === undefined ? {} : { redis }) };
 }
 
 async function serve(flags: ServeFlags): Promise<number> {
+  const worker = process.env[WORKER_PORT_ENV] !== undefined;
+  if (flags.workers !== undefined && !worker) return serveWorkers(flags);
   const relay = createRelay(await serveRelayOptions(flags, process.env));
   await relay.listen();
+  // A worker whose supervisor is gone (even kill -9: the IPC channel closes) stops like on SIGTERM.
+  if (worker) process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   // Handlers first: whoever reads the listening line may signal at once, and Node's default for SIGTERM is to die.
   const signalled = new Promise<NodeJS.Signals>((resolveSignal) => {
     process.once('SIGINT', () => resolveSignal('SIGINT'));
@@ -284,6 +310,16 @@ async function serve(flags: ServeFlags): Promise<number> {
   }, HARD_EXIT_MS).unref();
   await relay.close();
   return EXIT.OK;
+}
+
+/** `serve --workers N`: every flag checked once here, then N workers on one port under a supervisor. */
+async function serveWorkers(flags: ServeFlags): Promise<number> {
+  const count = parseWorkers(flags.workers);
+  const { config, redis } = serveOptions(flags, process.env);
+  if (redis === undefined) {
+    throw new UsageError('--workers needs --redis URL: relays sharing a port without Redis would split the agents between relays that cannot see each other');
+  }
+  return supervise({ count, host: config.host ?? DEFAULT_CONFIG.host, port: config.port ?? DEFAULT_PORT, args: workerArgs(process.argv.slice(process.argv.indexOf('serve', 2) + 1)), cli: process.argv[1] });
 }
 
 function isPlugin(value: unknown): value is Plugin {

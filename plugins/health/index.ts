@@ -51,6 +51,8 @@ export function health(defaults: HealthOptions = {}): Plugin<HealthOptions> {
           name: c.serverName,
           software: 'agentchat',
           version: pkg.version,
+          // Which process answered: under `serve --workers` several share the port.
+          pid: process.pid,
           public_urls: options.publicUrls ?? [],
           limits: {
             max_payload_bytes: c.maxPayloadBytes,
