@@ -249,7 +249,7 @@ export class Membership {
   }
 
   private deliver(session: SessionState, msg: InboundMsg, target: SessionState | null | typeof ELSEWHERE): void | Promise<void> {
-    if (this.cluster !== null && (target === null || target === ELSEWHERE)) return this.deliverThroughCluster(this.cluster, session, msg, target);
+    if (this.cluster !== null && (target === null || target === ELSEWHERE)) return this.throughCluster(this.cluster, session, msg, target);
     const to = msg.to;
     const channel = target === null ? this.channels.get(to)! : null;
     const msgId = channel === null ? this.nextDmId() : ++channel.lastMsgId;
@@ -269,6 +269,26 @@ export class Membership {
     }
     this.stats.messagesRouted++;
     this.hooks.notify('delivered', session, frame, text);
+  }
+
+  /**
+   * A session's MSGs go to Redis one after another on one connection, which Redis runs in
+   * order: the next need not wait for the last one's answer. Up to `maxHeldFrames` may be on
+   * their way; past that the session's frames wait (the kernel's held queue), so a fast
+   * sender is paced by Redis rather than buffered without bound. A refusal comes back as
+   * the MSG's ERROR.
+   */
+  private throughCluster(cluster: ClusterLink, session: SessionState, msg: InboundMsg, target: null | typeof ELSEWHERE): void | Promise<void> {
+    session.inCluster++;
+    const settled = this.deliverThroughCluster(cluster, session, msg, target).then(
+      () => { session.inCluster--; },
+      (err: unknown) => {
+        session.inCluster--;
+        const refusal = err instanceof RelayError ? err : new RelayError(ErrorCode.INTERNAL_ERROR, 'the relay failed to send this message and did not deliver it; try again later');
+        if (session.open) this.outbox.refuse(session, refusal.code, refusal.message, { ...refusal.extras, ref: 'MSG' });
+      },
+    );
+    return session.inCluster > this.config.maxHeldFrames ? settled : undefined;
   }
 
   /**

@@ -47,6 +47,8 @@ export class SessionState implements Session, TokenBuckets {
   held: string[] | null;
   /** Plugin session slots by index (RelayApi.sessionSlot); made on the first value. */
   slots: unknown[] | null;
+  /** In a cluster: this session's MSGs on their way through Redis, not yet acknowledged. */
+  inCluster: number;
 
   constructor(id: number, ws: WebSocket<SocketData>, remoteAddress: string, connectedAt: number, config: RelayConfig) {
     this.id = id;
@@ -65,6 +67,7 @@ export class SessionState implements Session, TokenBuckets {
     this.flood = null;
     this.held = null;
     this.slots = null;
+    this.inCluster = 0;
   }
 }
 

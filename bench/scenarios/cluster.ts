@@ -28,8 +28,11 @@ const MEMBERS = SUBSCRIBERS + 1;
 const FIXED_LOAD = 20_000;
 const TICK_MS = 10;
 const CONTENT_CHARS = 100;
-/** Flow control at max, as fan-out 1 → 100 (bench/scenarios/fanout.ts): 25k frames in flight at most. */
-const FLOW_WINDOW = 250;
+/**
+ * Flow control at max: MSGs in flight per sender. In a cluster a session may have 64 MSGs on
+ * their way through Redis and 64 more waiting (then RATE_LIMITED), so the window stays under 128.
+ */
+const FLOW_WINDOW = 100;
 /** How long the probe waits for a MSG to cross from one relay to the other. */
 const PROBE_MS = 3000;
 
@@ -76,10 +79,10 @@ export interface ClusterCtx extends Ctx {
   relayExtraArgs: string[];
 }
 
-/** The bench's agentchat target (bench/targets.ts) on a data dir and a Redis. */
-function relayArgs(ctx: ClusterCtx, dataDir: string, redisUrl: string): string[] {
+/** The bench's agentchat target (bench/targets.ts) on a Redis, where its state then lives. */
+function relayArgs(ctx: ClusterCtx, _dataDir: string, redisUrl: string): string[] {
   return ['--max-semi-space-size=2', ...ctx.relayNodeArgs, ctx.cli, 'serve', '--port', '0', '--host', '127.0.0.1',
-    '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS, '--data-dir', dataDir, '--redis', redisUrl, ...ctx.relayExtraArgs];
+    '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS, '--redis', redisUrl, ...ctx.relayExtraArgs];
 }
 
 const best = (pid: number): number => {
