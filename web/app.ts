@@ -114,6 +114,17 @@ function showPresence(channel: string, agents: readonly string[], name: string |
     appendScrolled(ui.log, log.list, log.presence(`${who === undefined ? id : `${who} (${id})`} ${joined ? 'joined' : 'left'}`, ts));
   }
   if (channel === current) renderMembers();
+  refreshChannelsSoon();
+}
+
+let refreshSoon: ReturnType<typeof setTimeout> | null = null;
+/** Member counts change with presence: refresh once a burst of joins and leaves is over. */
+function refreshChannelsSoon(): void {
+  if (refreshSoon !== null) return;
+  refreshSoon = setTimeout(() => {
+    refreshSoon = null;
+    void refreshChannels().catch(() => undefined);
+  }, 300);
 }
 
 async function refreshChannels(): Promise<void> {
@@ -196,6 +207,7 @@ async function connect(): Promise<void> {
   whoisCache.clear();
   setStatus('connecting', 'connecting…');
   const welcome = await c.connect();
+  names.set(welcome.agent_id, c.name);
   setStatus('connected', `connected as ${c.name} ${welcome.agent_id}`);
   ui.me.textContent = `${c.name} ${welcome.agent_id}${useIdentity ? (welcome.verified === true ? ' (key proven)' : '') : ' (ephemeral)'}`;
   await refreshChannels();
