@@ -21,7 +21,7 @@ import { msgSigningString } from '../protocol/signing.js';
 import type { RelayOptions } from '../relay.js';
 import { openStore } from '../store/index.js';
 import { browserUnavailable, launchBrowser, newPage } from './helpers/browser.js';
-import { connectClient, startRelay, tempDir } from './helpers/cli.js';
+import { connectClient, startRelay, startServe, tempDir } from './helpers/cli.js';
 import { NO_ADDRESS_LIMITS } from './helpers/relay-client.js';
 import { tcpFront } from './helpers/tcp-front.js';
 
@@ -124,6 +124,18 @@ test('GET /: the page to a browser\'s Accept; JSON clients and no Accept get wha
   const stats = (await (await http(relay.port, '/web/stats')).json()) as Record<string, number>;
   t.like(stats, { sessions: 1, channels: 2, messages_delivered: 1 });
   t.true(Math.abs(stats.ts - Date.now()) < 60_000);
+});
+
+test('serve --web (the built CLI) serves the page and its script from the package\'s dist/web', async (t) => {
+  const relay = await startServe(t, ['--web']);
+  const page = await fetch(`http://127.0.0.1:${relay.port}/`, { headers: { accept: BROWSER_ACCEPT } });
+  t.is(page.status, 200);
+  t.is(await page.text(), await readFile(join(root, 'dist/web/index.html'), 'utf8'));
+  const style = await fetch(`http://127.0.0.1:${relay.port}/web/style.css`);
+  t.is(style.headers.get('content-type'), 'text/css; charset=utf-8');
+  const without = await startServe(t);
+  t.is((await fetch(`http://127.0.0.1:${without.port}/`, { headers: { accept: BROWSER_ACCEPT } })).status, 426, 'off by default');
+  t.not((await fetch(`http://127.0.0.1:${without.port}/web/stats`)).status, 200, 'no stats route either');
 });
 
 test('the web plugin without a built page refuses to start, saying how to build it', async (t) => {
