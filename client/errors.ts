@@ -1,5 +1,6 @@
 /** Errors a request of AgentChatClient rejects with. */
-import type { AnyErrorCode, ErrorFrame, ProposalReason } from '../protocol/index.js';
+import type { AnyErrorCode, ProposalReason } from '../protocol/errors.js';
+import type { ErrorFrame } from '../protocol/messages.js';
 
 /** Failures the client detects itself (no server ERROR behind them). */
 export type LocalErrorCode = 'TIMEOUT' | 'DISCONNECTED' | 'NOT_CONNECTED';

@@ -2,7 +2,7 @@
 import type {
   AgentJoinedFrame, AgentLeftFrame, AgentsFrame, ChallengeFrame, ChannelsFrame, ErrorFrame, InvitedFrame, JoinedFrame, LeftFrame,
   HistoryFrame, MsgFrame, PongFrame, ProposalFrame, ProposalStepFrame, ProposalsFrame, ServerFrame, WelcomeFrame, WhoisFrame,
-} from '../protocol/index.js';
+} from '../protocol/messages.js';
 
 /** A frame of a type this client version does not know (a relay extension). */
 export interface UnknownFrame {

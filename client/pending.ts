@@ -3,7 +3,7 @@
  * received requests, so the oldest matching request is always the right one;
  * keys (channel, agent, to+content) keep concurrent requests of one type apart.
  */
-import type { ErrorFrame } from '../protocol/index.js';
+import type { ErrorFrame } from '../protocol/messages.js';
 import { AgentChatError } from './errors.js';
 
 /** Any frame from the relay, as far as matching is concerned. */
@@ -28,7 +28,7 @@ interface Entry {
   spec: PendingSpec;
   resolve: (frame: AnyFrame) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 export class PendingRequests {

@@ -3,12 +3,11 @@
  * loaded identity and resolves with the relay's frame for it (the PROPOSAL echo
  * carries the new id). AgentChatClient's proposal methods call these.
  */
-import {
-  asAgentId, proposalCanonicalString, PROPOSAL_SIG_FORMAT_JSON, PROPOSAL_STEP_RULES, signString,
-  type ProposalFrame, type ProposalRole, type ProposalsFrame, type ProposalStatusName, type ProposalStepFrame, type ProposalStepType,
-} from '../protocol/index.js';
+import type { ProposalFrame, ProposalsFrame, ProposalStepFrame } from '../protocol/messages.js';
+import { asAgentId } from '../protocol/names.js';
+import { PROPOSAL_STEP_RULES, type ProposalRole, type ProposalStatusName, type ProposalStepType } from '../protocol/proposals.js';
+import { proposalCanonicalString, PROPOSAL_SIG_FORMAT_JSON } from '../protocol/signing.js';
 import { AgentChatError } from './errors.js';
-import type { LoadedIdentity } from './identity-file.js';
 import type { AnyFrame } from './pending.js';
 
 /** What a proposal offers; `expires` is in seconds from now (at most 30 days). */
@@ -30,8 +29,10 @@ export interface ListProposalsFilter {
 export interface ProposalRequester {
   readonly server: string;
   readonly connected: boolean;
-  readonly identity: LoadedIdentity | null;
+  readonly identity: object | null;
   readonly agentId: string | null;
+  /** Sign with the loaded identity (base64 Ed25519). */
+  sign(data: string): string;
   request<T extends { type: string }>(
     frame: { type: string; [field: string]: unknown },
     expect: { answer: string; match?: (frame: AnyFrame) => boolean; label: string },
@@ -39,24 +40,22 @@ export interface ProposalRequester {
 }
 
 
-/** The identity to sign with; refused locally (the relay would answer SIGNATURE_REQUIRED) without one. */
-function signer(client: ProposalRequester, what: string): LoadedIdentity {
+/** Check that the client can sign; refused locally (the relay would answer SIGNATURE_REQUIRED) without an identity. */
+function requireIdentity(client: ProposalRequester, what: string): void {
   // An identity given as a path is loaded on connect: before that, "not connected" is the real cause.
   if (!client.connected) throw new AgentChatError('NOT_CONNECTED', `not connected to ${client.server}: cannot send ${what}`);
-  const identity = client.identity;
-  if (identity === null) {
+  if (client.identity === null) {
     throw new AgentChatError('SIGNATURE_REQUIRED', `${what} must be signed: connect with an identity (the identity option, or --identity)`);
   }
-  return identity;
 }
 
 /** Propose work to a connected agent; resolves with the PROPOSAL echo, whose `id` names it from now on. */
 export async function propose(client: ProposalRequester, to: string, input: ProposalInput): Promise<ProposalFrame> {
-  const identity = signer(client, 'a PROPOSAL');
+  requireIdentity(client, 'a PROPOSAL');
   const target = asAgentId(to);
   const { task, amount, currency, payment_code, terms, expires } = input;
   // The canonical form covers every field, terms included, and cannot be read two ways.
-  const sig = signString(identity.privateKey, proposalCanonicalString({ to: target, task, amount, currency, payment_code, terms, expires }));
+  const sig = client.sign(proposalCanonicalString({ to: target, task, amount, currency, payment_code, terms, expires }));
   const me = client.agentId;
   return client.request<ProposalFrame>(
     { type: 'PROPOSAL', to: target, task, amount, currency, payment_code, terms, expires, sig, sig_format: PROPOSAL_SIG_FORMAT_JSON },
@@ -66,9 +65,9 @@ export async function propose(client: ProposalRequester, to: string, input: Prop
 
 /** One step on a proposal, signed; resolves with the relay's frame for it (sent to both parties). */
 async function step(client: ProposalRequester, type: ProposalStepType, proposalId: string, value: string | undefined): Promise<ProposalStepFrame> {
-  const identity = signer(client, type);
+  requireIdentity(client, type);
   const { field, signingString } = PROPOSAL_STEP_RULES[type];
-  const sig = signString(identity.privateKey, signingString(proposalId, value));
+  const sig = client.sign(signingString(proposalId, value));
   const me = client.agentId;
   return client.request<ProposalStepFrame>(
     { type, proposal_id: proposalId, [field]: value, sig },

@@ -3,7 +3,7 @@
  * a herd of clients after a relay restart), a bounded number of attempts, and the
  * re-join of the channels the agent was in.
  */
-import type { WelcomeFrame } from '../protocol/index.js';
+import type { WelcomeFrame } from '../protocol/messages.js';
 import { AgentChatError } from './errors.js';
 import type { ClientEvents } from './events.js';
 
@@ -52,7 +52,7 @@ type ClientEmitter = { [K in keyof ClientEvents]: (...args: ClientEvents[K]) => 
 export class Reconnector {
   /** Attempts since the last WELCOME. */
   private attempt = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
   /** disconnect() was called: no reconnect until the next connect(). */
   private stopped = false;
 

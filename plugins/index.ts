@@ -11,9 +11,10 @@ import { logging, type LoggingOptions } from './logging/index.js';
 import { metrics, type MetricsOptions } from './metrics/index.js';
 import { policy, type PolicyOptions } from './policy/index.js';
 import { proposals, type ProposalsOptions } from './proposals/index.js';
+import { web, type WebOptions, type WebStats } from './web/index.js';
 
-export { channels, cluster, clusterCounts, health, history, identity, limits, listing, logging, metrics, policy, proposals, sessionKeys };
-export type { ChannelsOptions, ClusterOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, PolicyOptions, ProposalsOptions, SessionKey };
+export { channels, cluster, clusterCounts, health, history, identity, limits, listing, logging, metrics, policy, proposals, sessionKeys, web };
+export type { ChannelsOptions, ClusterOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, PolicyOptions, ProposalsOptions, SessionKey, WebOptions, WebStats };
 
 /** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
 export interface CorePluginOptions {
@@ -26,6 +27,8 @@ export interface CorePluginOptions {
   proposals?: ProposalsOptions;
   health?: HealthOptions;
   metrics?: MetricsOptions;
+  /** Not a core plugin: on with `serve --web` or `extraPlugins: [web()]`. */
+  web?: WebOptions;
 }
 
 /** A fresh list of the core plugins (each call makes new instances). */

@@ -1,7 +1,7 @@
 // Bundle the CLI and the library with esbuild, then emit the library's type declarations with tsc.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { chmod, readdir, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,26 @@ const [cli] = await Promise.all([
   build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', banner: { js: requireShim } }),
 ]);
 await chmod(join(dist, 'cli.js'), 0o755);
+
+// The browser builds: `agentchat/browser` (dist/browser.js) and the relay's page (dist/web/, served by `serve --web`).
+// No Node built-ins: the client's node:events is a small browser emitter, tweetnacl signs.
+const browser = {
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: ['es2022', 'chrome110', 'firefox110', 'safari16'],
+  minify: true,
+  sourcemap: true,
+  absWorkingDir: root,
+  alias: { 'node:events': './client/browser/events.ts' },
+  logLevel: 'warning',
+};
+await Promise.all([
+  build({ ...browser, entryPoints: { browser: 'client/browser/index.ts' }, outdir: 'dist' }),
+  build({ ...browser, entryPoints: { app: 'web/app.ts' }, outdir: 'dist/web' }),
+]);
+await mkdir(join(dist, 'web'), { recursive: true });
+for (const file of ['index.html', 'style.css']) await copyFile(join(root, 'web', file), join(dist, 'web', file));
 // Chunks of earlier builds (their names carry a hash) would otherwise be packed with this one.
 const current = new Set(Object.keys(cli.metafile.outputs).map((path) => join(root, path)));
 const chunks = join(dist, 'chunks');
@@ -56,4 +76,5 @@ for (const name of await readdir(chunks)) {
 await rm(join(dist, 'types'), { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-console.log('built dist/cli.js, dist/index.js, dist/types/');
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.web-build.json')], { stdio: 'inherit' });
+console.log('built dist/cli.js, dist/index.js, dist/browser.js, dist/web/, dist/types/');

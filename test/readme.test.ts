@@ -26,6 +26,7 @@ const commands = blocks.flatMap((b) => b.commands);
 const SKIP: Record<string, string> = {
   'npm install && npm start': 'set-up: installs, builds and serves on the fixed port 6667; CI runs npm install, and every test here starts its own relay on port 0',
   'npm test': 'set-up: runs the whole suite, this file included',
+  'npx agentchat serve --web': 'serves until stopped on the fixed port 6667; test/web-page.test.ts runs `serve --port 0 --web` and drives the page in Chromium',
   'npm start -- --plugin ./examples/topic-plugin.mjs --plugin-options \'{"topics":{"maxLength":80}}\'':
     'fixed port 6667; "the topic plugin" test runs the equivalent `node dist/cli.js serve --port 0 --host 127.0.0.1 --plugin ./examples/topic-plugin.mjs --plugin-options …` and uses TOPIC',
   "curl -s localhost:6667/healthz && curl -s -H 'accept: application/json' localhost:6667/":

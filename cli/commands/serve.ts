@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Sade } from 'sade';
 import { DEFAULT_CONFIG, type AnyPlugin, type Plugin, type RelayConfig } from '../../kernel/index.js';
-import { corePlugins, policy, type CorePluginOptions, type PolicyOptions } from '../../plugins/index.js';
+import { corePlugins, policy, web, type CorePluginOptions, type PolicyOptions } from '../../plugins/index.js';
 import { TrustedProxies } from '../../plugins/limits/address.js';
 import { LIMITS_DEFAULTS, type LimitsOptions } from '../../plugins/limits/index.js';
 import { DEFAULT_POLICY_POINTS, POLICY_POINTS, type PolicyPoint } from '../../plugins/policy/index.js';
@@ -53,6 +53,7 @@ export interface ServeFlags {
   'trust-proxy'?: unknown;
   redis?: unknown;
   workers?: unknown;
+  web?: boolean;
 }
 
 /**
@@ -64,7 +65,7 @@ export function serveArgv(argv: string[]): string[] {
 }
 
 export function registerServe(prog: Sade): void {
-  booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
+  booleanFlags('log-messages', 'allow-unverified-keys', 'memory', 'web');
   stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy', 'redis', 'workers');
   prog
     .command('serve')
@@ -75,6 +76,7 @@ export function registerServe(prog: Sade): void {
     .option('--data-dir', 'Where state is kept: one SQLite file, agentchat.db (env DATA_DIR, default ./data)')
     .option('--memory', 'Keep nothing on disk: every channel, invitation, proposal and message is gone on restart')
     .option('--redis', 'Join the cluster of relays on this Redis, redis://host:port (env REDIS_URL): state lives there, not in --data-dir')
+    .option('--web', 'Serve a live page at GET / for browsers (channels, messages, presence, posting) and GET /web/stats; JSON clients of / are answered as before')
     .option('--metrics-token', 'GET /metrics answers only with Authorization: Bearer <token> (env METRICS_TOKEN); /healthz and /readyz stay open')
     .option('--log-messages', 'Log message content (env LOG_MESSAGES=1)')
     .option('--buffer-size', 'Channel messages replayed after JOINED (env MESSAGE_BUFFER_SIZE, default 20)')
@@ -280,6 +282,7 @@ export async function loadPlugins(paths: unknown): Promise<AnyPlugin[]> {
 export async function serveRelayOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): Promise<RelayOptions> {
   const { config, pluginOptions, without, store, redis } = serveOptions(flags, env);
   const extra = await loadPlugins(flags.plugin);
+  if (flags.web === true) extra.unshift(web());
   if (pluginOptions.policy !== undefined) extra.push(policy());
   // A worker of `serve --workers` shares the supervisor's port on purpose.
   const worker = env[WORKER_PORT_ENV] === undefined ? {} : { port: Number(env[WORKER_PORT_ENV]), sharePort: true };

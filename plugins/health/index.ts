@@ -7,6 +7,9 @@
  */
 import pkg from '../../package.json' with { type: 'json' };
 import type { HttpAnswer, Plugin, RelayApi } from '../../kernel/types.js';
+import { htmlAtRoot, prefersHtml } from './negotiate.js';
+
+export { htmlAtRoot, prefersHtml, type HtmlAtRoot } from './negotiate.js';
 
 export interface HealthOptions {
   /** URLs clients reach this relay by, for the information document. */
@@ -42,7 +45,10 @@ export function health(defaults: HealthOptions = {}): Plugin<HealthOptions> {
         const why = notReady();
         return why === null ? json(200, { ready: true }) : json(503, { ready: false, reason: why });
       });
+      const html = htmlAtRoot(relay);
       relay.route('/', (request) => {
+        // A browser asking for a page gets one when a plugin (web) serves it; everything else answers as without it.
+        if (html.page !== null && prefersHtml(request.headers.accept)) return html.page(request);
         if (!(request.headers.accept ?? '').includes('application/json')) {
           return { status: 426, headers: { 'content-type': 'text/plain' }, body: 'agentchat relay: connect with a WebSocket client (GET / with Accept: application/json describes it)\n' };
         }
