@@ -45,7 +45,7 @@ interface StoredInvites {
   keys: Record<string, string>;
 }
 
-const DEFAULTS = {
+export const CHANNELS_DEFAULTS = {
   maxInvitesPerChannel: 10_000, maxCreatedPerAgent: 100, channelIdleMs: 24 * 60 * 60 * 1000,
   ephemeralChannelIdleMs: 5 * 60 * 1000, maxCreatedPerIp: 200, createsPerMinute: 20,
 };
@@ -72,7 +72,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
   return {
     name: 'channels',
     async setup(relay: RelayApi, setupOptions: ChannelsOptions) {
-      const options = { ...DEFAULTS, ...defaults, ...setupOptions };
+      const options = { ...CHANNELS_DEFAULTS, ...defaults, ...setupOptions };
       const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent, ephemeralChannelIdleMs, maxCreatedPerIp, createsPerMinute } = options;
       const keys = sessionKeys(relay);
       /** Creation buckets by address group and by key (an agent id that has a key): ephemeral ids are free, addresses and keys are not. */
