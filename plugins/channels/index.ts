@@ -181,7 +181,8 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (!session.channels.has(channel.name)) throw new RelayError(ErrorCode.NOT_INVITED, `only members of ${channel.name} may invite; JOIN it first`);
           let list = invites.get(channel.name);
           if (!list) invites.set(channel.name, (list = new Set()));
-          if (!list.has(msg.agent)) {
+          const added = !list.has(msg.agent);
+          if (added) {
             if (list.size >= maxInvitesPerChannel) {
               throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `${channel.name} has ${list.size} invitations, the limit`);
             }
@@ -189,8 +190,16 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           }
           const invitee = relay.sessions.byAgentId(msg.agent);
           const inviteeKey = invitee && keys.get(invitee);
+          const bound = inviteeKey !== undefined && inviteKeys.get(channel.name)?.has(msg.agent) !== true;
           if (inviteeKey) bindInvite(channel.name, msg.agent, inviteeKey.pubkey);
-          await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitation of ${msg.agent} to ${channel.name}`, relay.logger);
+          try {
+            await committed(store.put(`invites:${channel.name}`, invitesRecord(channel.name)), `the invitation of ${msg.agent} to ${channel.name}`, relay.logger);
+          } catch (err) {
+            // Not saved, so not made: the invitee must not get in on an invitation the inviter was told failed.
+            if (added) list.delete(msg.agent);
+            if (bound) inviteKeys.get(channel.name)?.delete(msg.agent);
+            throw err;
+          }
           // 0.3.x clients learn of an invitation from this MSG.
           if (invitee) relay.send(invitee, { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` });
           // Extension: the inviter gets an answer, so a client can await it.
