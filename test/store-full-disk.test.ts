@@ -1,15 +1,17 @@
 /**
  * A full disk (issue 11): made with PRAGMA max_page_count on the relay's own data file
- * connection, capped at the pages the file has. A committed write (a channel, an
- * invitation) is refused with UNAVAILABLE, reason DISK_FULL, and not done; written-
- * behind history is held and retried, the log has one line for the outage, /readyz is
- * 503; the relay keeps serving, and when space returns it is ready again, the held
- * history is on disk and the refused writes succeed. The store's latency is on /metrics.
+ * connection, capped at the pages the file has, and the room left in them filled.
+ * A committed write (a channel, an invitation, a proposal step) is refused with
+ * UNAVAILABLE, reason DISK_FULL, and not done; written-behind history is held and
+ * retried, the log has one line for the outage, /readyz is 503; the relay keeps
+ * serving, and when space returns it is ready again, the held history is on disk and
+ * the refused writes succeed. The store's latency is on /metrics.
  */
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acceptSigningString, proposalCanonicalString, PROPOSAL_SIG_FORMAT_JSON, signString } from '../protocol/index.js';
 import { sqliteStore, type StoreError, type StoreOp } from '../store/index.js';
 import { connectAs, expectedAgentId, newKeyPair, NO_ADDRESS_LIMITS, startRelay, type Frame } from './helpers/relay-client.js';
 
@@ -61,6 +63,10 @@ test('a full disk refuses committed writes with DISK_FULL, holds history, logs o
   await alice.next('JOINED', (f) => f.channel === '#private');
   await alice.join('#general');
   await bob.join('#general');
+  const fields = { to: bobId, task: 'index the archive' };
+  alice.send({ type: 'PROPOSAL', ...fields, sig: signString(aliceKey.privateKey, proposalCanonicalString(fields)), sig_format: PROPOSAL_SIG_FORMAT_JSON });
+  const proposalId = String((await bob.next('PROPOSAL')).id);
+  const accept = { type: 'ACCEPT', proposal_id: proposalId, sig: signString(bobKey.privateKey, acceptSigningString(proposalId)) };
 
   // The disk fills: no page past the ones the file has, and the free room in them taken.
   setPragma(`max_page_count = ${setPragma('page_count', { simple: true }) as number}`);
@@ -97,6 +103,11 @@ test('a full disk refuses committed writes with DISK_FULL, holds history, logs o
   bob.send({ type: 'JOIN', channel: '#private' });
   t.like(await bob.next('ERROR'), { code: 'NOT_INVITED' }, 'the invitation was not made');
 
+  bob.send(accept);
+  t.like(await bob.next('ERROR'), { code: 'UNAVAILABLE', reason: 'DISK_FULL', ref: 'ACCEPT' });
+  bob.send({ type: 'LIST_PROPOSALS' });
+  t.like((await bob.next('PROPOSALS')).list, [{ id: proposalId, status: 'pending' }], 'the step was not taken');
+
   // Messages still flow; their history cannot be written, and is held.
   const flushFailed = nextWrite((w) => w.op === 'flush' && w.error !== undefined);
   for (const content of ['during-1', 'during-2', 'during-3']) alice.send({ type: 'MSG', to: '#general', content });
@@ -126,7 +137,10 @@ test('a full disk refuses committed writes with DISK_FULL, holds history, logs o
   alice.send({ type: 'CREATE_CHANNEL', channel: '#full' });
   await alice.next('JOINED', (f) => f.channel === '#full');
   alice.send({ type: 'INVITE', channel: '#private', agent: bobId });
+  await alice.next('INVITED');
   await bob.join('#private');
+  bob.send(accept);
+  t.like(await bob.next('ACCEPT'), { proposal_id: proposalId, status: 'accepted' });
 
   const metrics = (await get(relay.port, '/metrics')).body;
   t.true(value(metrics, 'agentchat_store_operation_seconds_count{op="flush"}') >= 1);
