@@ -10,6 +10,7 @@ import { extname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_CONFIG, LOG_LEVELS } from '../kernel/index.js';
+import { corePlugins } from '../plugins/index.js';
 import { CHANNELS_DEFAULTS } from '../plugins/channels/index.js';
 import { HISTORY_DEFAULTS } from '../plugins/history/index.js';
 import { IDENTITY_DEFAULTS } from '../plugins/identity/index.js';
@@ -24,7 +25,7 @@ import { describeNumber } from './numbers.js';
 /** The environment variable naming a config file when `--config` is not given (containers). */
 export const CONFIG_ENV = 'AGENTCHAT_CONFIG';
 /** The core plugins, by name; `without` may name these only. */
-export const CORE_PLUGINS = ['limits', 'logging', 'identity', 'channels', 'listing', 'history', 'proposals', 'health', 'metrics'] as const;
+export const CORE_PLUGINS: readonly string[] = corePlugins().map((p) => p.name);
 
 // Field rules. A rule's message starts with "must": the report appends ", got <value>".
 const int = (min: number, max?: number) => {
@@ -60,7 +61,7 @@ const cidr = checked((value) => {
   }
 });
 const policyPoint = checked((point) => ((POLICY_POINTS as readonly string[]).includes(point) ? null : `unknown point "${point}"; choose from ${POLICY_POINTS.join(',')}`));
-const corePlugin = checked((name) => ((CORE_PLUGINS as readonly string[]).includes(name) ? null : `${name}: there is no such core plugin; the core plugins are ${CORE_PLUGINS.join(', ')}`));
+const corePlugin = checked((name) => (CORE_PLUGINS.includes(name) ? null : `${name}: there is no such core plugin; the core plugins are ${CORE_PLUGINS.join(', ')}`));
 
 /** The known fields of each section, by path, for "unknown field" lines. */
 const FIELDS = new Map<string, string[]>();
