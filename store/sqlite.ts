@@ -125,7 +125,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       for (const observer of observers) observer(op, (performance.now() - started) / 1000);
       return result;
     } catch (err) {
-      failure = describe(err, file) + (dropped > 0 ? ` (${dropped} history entries could not be kept for it)` : '');
+      failure = describe(err, file);
       const error = new StoreError(`${what}: ${failure}`, { cause: err, diskFull: (err as { code?: string }).code === 'SQLITE_FULL' });
       for (const observer of observers) observer(op, (performance.now() - started) / 1000, error);
       throw error;
@@ -257,7 +257,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
         db.close();
       }
     },
-    health: () => (closed ? 'the store is closed' : failure),
+    health: () => (closed ? 'the store is closed' : failure === null ? null : failure + (dropped > 0 ? ` (${dropped} history entries waiting for room were dropped)` : '')),
     observe(observer) {
       observers.push(observer);
     },

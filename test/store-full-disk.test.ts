@@ -7,12 +7,12 @@
  * serving, and when space returns it is ready again, the held history is on disk and
  * the refused writes succeed. The store's latency is on /metrics.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acceptSigningString, proposalCanonicalString, PROPOSAL_SIG_FORMAT_JSON, signString } from '../protocol/index.js';
-import { sqliteStore, type StoreError, type StoreOp } from '../store/index.js';
+import { sqliteStore, type Store, type StoreError, type StoreOp } from '../store/index.js';
 import { connectAs, expectedAgentId, newKeyPair, NO_ADDRESS_LIMITS, startRelay, type Frame } from './helpers/relay-client.js';
 
 interface Written {
@@ -31,10 +31,50 @@ function value(text: string, series: string): number {
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
 }
 
+type Pragma = (source: string, options?: { simple?: boolean }) => unknown;
+
+/** Fill the data file: no page past the ones it has, and the room left in its two b-trees (records, logs) taken. */
+async function fillDisk(t: ExecutionContext, store: Store, pragma: Pragma): Promise<void> {
+  pragma(`max_page_count = ${pragma('page_count', { simple: true }) as number}`);
+  const filler = store.namespace('filler');
+  let n = 0;
+  for (const write of [(s: number) => filler.put(`f${n}`, 'x'.repeat(s)), (s: number) => filler.append('fill', n, 'x'.repeat(s))]) {
+    for (const size of [1024, 256, 64, 16, 4, 1]) {
+      for (;;) {
+        n++;
+        try {
+          await write(size);
+        } catch (err) {
+          t.true((err as StoreError).diskFull, String(err));
+          break;
+        }
+      }
+    }
+  }
+}
+
+test('history held for a full disk is bounded: past ten batches the oldest go, and health() says how many', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'agentchat-full-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  let pragma: Pragma | undefined;
+  const store = sqliteStore({ dataDir: dir, flushEntries: 5, tune: (db) => (pragma = db.pragma.bind(db)) });
+  t.teardown(() => store.close().catch(() => undefined));
+  await fillDisk(t, store, pragma as Pragma);
+  const history = store.namespace('history');
+  for (let seq = 1; seq <= 80; seq++) history.appendBehind('#general', seq, `message ${seq}`);
+  await t.throwsAsync(store.flush(), { message: /writing history behind: the disk holding .* is full/ });
+  t.regex(store.health() ?? '', /is full; free space .*\(30 history entries waiting for room were dropped\)$/);
+  (pragma as Pragma)('max_page_count = 1073741823');
+  await store.flush();
+  t.is(store.health(), null);
+  const kept = await history.range<string>('#general', 0, 100);
+  t.deepEqual(kept.map((e) => e.seq), Array.from({ length: 50 }, (_, i) => i + 31), 'the newest 50 (ten batches of 5) were kept, in order');
+});
+
 test('a full disk refuses committed writes with DISK_FULL, holds history, logs once, flips /readyz, and recovers when space returns', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'agentchat-full-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  let pragma: ((source: string, options?: { simple?: boolean }) => unknown) | undefined;
+  let pragma: Pragma | undefined;
   const store = sqliteStore({ dataDir: dir, tune: (db) => (pragma = db.pragma.bind(db)) });
   if (pragma === undefined) throw new Error('tune did not run');
   const setPragma = pragma;
@@ -68,24 +108,7 @@ test('a full disk refuses committed writes with DISK_FULL, holds history, logs o
   const proposalId = String((await bob.next('PROPOSAL')).id);
   const accept = { type: 'ACCEPT', proposal_id: proposalId, sig: signString(bobKey.privateKey, acceptSigningString(proposalId)) };
 
-  // The disk fills: no page past the ones the file has, and the free room in them taken.
-  setPragma(`max_page_count = ${setPragma('page_count', { simple: true }) as number}`);
-  // Records and logs are two b-trees, each with room left in its pages: fill both.
-  const filler = store.namespace('filler');
-  let n = 0;
-  for (const write of [(s: number) => filler.put(`f${n}`, 'x'.repeat(s)), (s: number) => filler.append('fill', n, 'x'.repeat(s))]) {
-    for (const size of [1024, 256, 64, 16, 4, 1]) {
-      for (;;) {
-        n++;
-        try {
-          await write(size);
-        } catch (err) {
-          t.true((err as StoreError).diskFull, String(err));
-          break;
-        }
-      }
-    }
-  }
+  await fillDisk(t, store, setPragma);
 
   // Filling flapped (a smaller write fitting where a larger did not); the outage the relay lives through starts here.
   const outageStart = logs.length;
