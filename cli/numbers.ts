@@ -23,7 +23,7 @@ export function parseNumber(value: unknown, flag: string, rule: NumberRule = {})
     && (rule.min === undefined || n >= rule.min)
     && (rule.max === undefined || n <= rule.max)
     && (rule.above === undefined || n > rule.above);
-  if (!ok) throw new UsageError(`${flag} must be ${describe(rule)}, got ${JSON.stringify(value === true ? '' : value)}`);
+  if (!ok) throw new UsageError(`${flag} must be ${describeNumber(rule)}, got ${JSON.stringify(value === true ? '' : value)}`);
   return n;
 }
 
@@ -33,7 +33,7 @@ export function optionalNumber(value: unknown, flag: string, rule: NumberRule = 
 }
 
 /** "a positive integer", "an integer from 0 to 65535", "a non-negative number of seconds". */
-function describe(rule: NumberRule): string {
+export function describeNumber(rule: NumberRule): string {
   const noun = rule.integer ? 'integer' : 'number';
   const unit = rule.unit ? ` of ${rule.unit}` : '';
   if (rule.min !== undefined && rule.max !== undefined) return `an ${noun} from ${rule.min} to ${rule.max}${unit}`;

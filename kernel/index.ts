@@ -5,6 +5,6 @@
  */
 export { createRelayKernel, type KernelOptions, type Relay } from './relay.js';
 export { DEFAULT_CONFIG, resolveConfig, type RateBucket, type RelayConfig } from './config.js';
-export type { LogSink } from './logger.js';
+export { LOG_LEVELS, type LogLevel, type LogSink } from './logger.js';
 export { uwsNative } from './uws.js';
 export * from './types.js';

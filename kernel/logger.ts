@@ -26,14 +26,19 @@ export const stderrSink: LogSink = (line) => {
   }
 };
 
-export function createLogger(sink: LogSink | false): Logger {
-  if (sink === false) return { info() {}, warn() {}, error() {} };
-  const write = (level: string, event: string, fields?: Record<string, unknown>) => {
-    sink(JSON.stringify({ t: new Date().toISOString(), level, event, ...fields }));
+/** Least severe first: a logger at a level writes that level and the ones after it. */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const ignore = (): void => {};
+
+/** Lines below `level` cost one no-op call: the methods are chosen once, here, not tested per line. */
+export function createLogger(sink: LogSink | false, level: LogLevel = 'info'): Logger {
+  if (!LOG_LEVELS.includes(level)) throw new RangeError(`log level must be one of ${LOG_LEVELS.join(', ')}, got ${String(level)}`);
+  if (sink === false) return { debug: ignore, info: ignore, warn: ignore, error: ignore };
+  const from = LOG_LEVELS.indexOf(level);
+  const writer = (name: LogLevel) => LOG_LEVELS.indexOf(name) < from ? ignore : (event: string, fields?: Record<string, unknown>) => {
+    sink(JSON.stringify({ t: new Date().toISOString(), level: name, event, ...fields }));
   };
-  return {
-    info: (event, fields) => write('info', event, fields),
-    warn: (event, fields) => write('warn', event, fields),
-    error: (event, fields) => write('error', event, fields),
-  };
+  return { debug: writer('debug'), info: writer('info'), warn: writer('warn'), error: writer('error') };
 }

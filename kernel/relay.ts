@@ -10,7 +10,7 @@ import type { Store } from '../store/types.js';
 import { resolveConfig, type RelayConfig } from './config.js';
 import { Kernel } from './kernel.js';
 import { fdLimit, sessionsWithin } from './fd-limit.js';
-import { createLogger, stderrSink, type LogSink } from './logger.js';
+import { createLogger, stderrSink, type LogLevel, type LogSink } from './logger.js';
 import type { SessionState, SocketData } from './session.js';
 import type { AnyPlugin, RelayApi, Session } from './types.js';
 import { listenOn, LISTEN_DEFAULT, LISTEN_EXCLUSIVE_PORT, uWS, uwsNative, UWS_FALLBACK_WARNING } from './uws.js';
@@ -22,6 +22,8 @@ export interface KernelOptions extends Partial<RelayConfig> {
   pluginOptions?: Readonly<Record<string, unknown>>;
   /** Where JSON log lines go: default stderr; false silences them. */
   log?: LogSink | false;
+  /** The least severe level logged (default info). */
+  logLevel?: LogLevel;
   /** Durable state for the plugins (default: memory, nothing kept). close() flushes and closes it. */
   store?: Store;
   /**
@@ -48,11 +50,11 @@ export interface Relay {
 }
 
 export function createRelayKernel(options: KernelOptions): Relay {
-  const { plugins, pluginOptions = {}, log, sharePort = false, store = memoryStore(), ...configOptions } = options;
+  const { plugins, pluginOptions = {}, log, logLevel, sharePort = false, store = memoryStore(), ...configOptions } = options;
   checkPlugins(plugins);
   const names = Object.freeze(plugins.map((p) => p.name));
   const config = resolveConfig(configOptions);
-  const logger = createLogger(log === undefined ? stderrSink : log);
+  const logger = createLogger(log === undefined ? stderrSink : log, logLevel);
   const files = fdLimit();
   if (config.maxSessions > sessionsWithin(files)) {
     // Past the descriptor limit accept() fails in a busy loop: refuse at the upgrade well before it.

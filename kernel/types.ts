@@ -232,6 +232,8 @@ export interface MessageTypeSpec<T> {
 
 /** Structured logger: one JSON line per call (the logging plugin decides what is worth a line). */
 export interface Logger {
+  /** Written only at `--log-level debug`. */
+  debug(event: string, fields?: Record<string, unknown>): void;
   info(event: string, fields?: Record<string, unknown>): void;
   warn(event: string, fields?: Record<string, unknown>): void;
   error(event: string, fields?: Record<string, unknown>): void;

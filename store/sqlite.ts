@@ -8,10 +8,16 @@
 import Database from 'better-sqlite3';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { migrate } from './schema.js';
-import { StoreError, type LogEntry, type Retention, type Store, type StoredValue, type StoreNamespace } from './types.js';
+import { migrate, type MigratableDatabase } from './schema.js';
+import { StoreError, type LogEntry, type Retention, type Store, type StoredValue, type StoreNamespace, type StoreObserver, type StoreOp } from './types.js';
 
 export const DATA_FILE = 'agentchat.db';
+/** Operations that only remove data. */
+const FREES_ROOM: ReadonlySet<StoreOp> = new Set(['delete', 'drop', 'trim']);
+/** How often a failing store tries again (a held batch, or a probe). */
+const RETRY_MS = 1_000;
+/** More than a page (4 KiB), so the probe needs space the way an append does. */
+const PROBE_BYTES = 16 * 1024;
 
 export interface SqliteStoreOptions {
   /** The directory holding the data file; made if missing. */
@@ -20,6 +26,12 @@ export interface SqliteStoreOptions {
   flushMs?: number;
   /** Held entries past which a flush happens at once (default 1,000). */
   flushEntries?: number;
+  /**
+   * Runs once the file is open and migrated, with its connection: a PRAGMA of the
+   * hoster's (e.g. `max_page_count`, a cap on the file's size: past it writes fail as
+   * on a full disk, which is how the tests make one).
+   */
+  tune?: (db: Pick<MigratableDatabase, 'pragma'>) => void;
 }
 
 /** A write held for the next batch: an append, or (text null) dropping the entries before `seq`. */
@@ -54,6 +66,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     // FULL: a commit is on disk before the relay acknowledges what it committed.
     db.pragma('synchronous = FULL');
     migrate(db, file);
+    options.tune?.(db);
   } catch (err) {
     if (err instanceof StoreError) throw err;
     throw new StoreError(describe(err, file), { cause: err });
@@ -98,30 +111,71 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       q.head.run(p.ns, p.stream, p.seq);
     }
   });
-  /** Runs a write; a failure becomes a StoreError and marks the store unhealthy until a write succeeds. */
-  const write = <T>(what: string, fn: () => T): T => {
+  const observers: StoreObserver[] = [];
+  /** Entries of failed batches dropped because more than `maxHeld` waited: said in health() and the next error. */
+  let dropped = 0;
+  const maxHeld = flushEntries * 10;
+  /** Runs a write, timed for the observers; a failure becomes a StoreError and marks the store unhealthy until a write succeeds. */
+  const write = <T>(what: string, op: StoreOp, fn: () => T): T => {
+    const started = performance.now();
     try {
       const result = fn();
-      failure = null;
+      // Only a write that needs room proves the store healthy again: a delete succeeds on a full disk too.
+      if (!FREES_ROOM.has(op)) failure = null;
+      for (const observer of observers) observer(op, (performance.now() - started) / 1000);
       return result;
     } catch (err) {
       failure = describe(err, file);
-      throw new StoreError(`${what}: ${failure}`, { cause: err });
+      const error = new StoreError(`${what}: ${failure}`, { cause: err, diskFull: (err as { code?: string }).code === 'SQLITE_FULL' });
+      for (const observer of observers) observer(op, (performance.now() - started) / 1000, error);
+      throw error;
     }
   };
   const flushNow = () => {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    write('writing history behind', () => writeBatch(batch));
+    try {
+      write('writing history behind', 'flush', () => writeBatch(batch));
+      dropped = 0;
+    } catch (err) {
+      // Held and retried, not lost, until space returns; past maxHeld the oldest go, and health() says how many.
+      pending = batch.concat(pending);
+      if (pending.length > maxHeld) {
+        dropped += pending.length - maxHeld;
+        pending = pending.slice(pending.length - maxHeld);
+      }
+      throw err;
+    }
   };
-  const timer = setInterval(() => {
+  /** Reads see what was written behind; while the store is failing they see what is on disk (the held entries are retried by the timer). */
+  const flushForRead = () => {
+    if (failure !== null) return;
     try {
       flushNow();
     } catch {
-      // Marked unhealthy (readyz says why); the entries of a failed batch are the stated loss.
+      // Reported to the observers and through health(); the read goes on with what is on disk.
     }
-  }, options.flushMs ?? 100);
+  };
+  /** While failing with nothing to write, a write that needs a fresh page and a WAL frame tells when space is back. */
+  const probe = db.transaction(() => {
+    q.put.run('_store', 'probe', 'x'.repeat(PROBE_BYTES));
+    q.del.run('_store', 'probe');
+  });
+  let lastTry = 0;
+  const tick = () => {
+    const now = Date.now();
+    // A failing disk is retried once a second, not every flush: a batch that fails costs its whole write.
+    if (failure !== null && now - lastTry < RETRY_MS) return;
+    lastTry = now;
+    try {
+      if (failure !== null && pending.length === 0) write('checking the data file', 'probe', () => probe());
+      else flushNow();
+    } catch {
+      // Marked unhealthy (readyz says why), reported to the observers; retried on a later tick.
+    }
+  };
+  const timer = setInterval(tick, options.flushMs ?? 100);
   timer.unref();
 
   const namespace = (ns: string): StoreNamespace => ({
@@ -130,17 +184,17 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return row === undefined ? undefined : (JSON.parse(row.value) as T);
     },
     async put(key, value) {
-      write(`saving ${ns} ${key}`, () => q.put.run(ns, key, JSON.stringify(value)));
+      write(`saving ${ns} ${key}`, 'put', () => q.put.run(ns, key, JSON.stringify(value)));
     },
     async delete(key) {
-      write(`deleting ${ns} ${key}`, () => q.del.run(ns, key));
+      write(`deleting ${ns} ${key}`, 'delete', () => q.del.run(ns, key));
     },
     async entries<T extends StoredValue>(prefix = '') {
       return q.entries.all(ns, prefix, prefix + '\uffff').map((r) => [r.key, JSON.parse(r.value) as T] as [string, T]);
     },
     async append(stream, seq, value) {
       flushNow();
-      write(`appending to ${ns} ${stream}`, () => writeBatch([{ ns, stream, seq, at: Date.now(), text: JSON.stringify(value) }]));
+      write(`appending to ${ns} ${stream}`, 'append', () => writeBatch([{ ns, stream, seq, at: Date.now(), text: JSON.stringify(value) }]));
     },
     dropBefore(stream, seq) {
       if (!closed) pending.push({ ns, stream, seq, at: 0, text: null });
@@ -148,7 +202,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     appendBehind(stream, seq, value) {
       if (closed) return;
       pending.push({ ns, stream, seq, at: Date.now(), text: JSON.stringify(value) });
-      if (pending.length >= flushEntries) {
+      if (pending.length >= flushEntries && failure === null) {
         try {
           flushNow();
         } catch {
@@ -157,28 +211,28 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       }
     },
     async range<T extends StoredValue>(stream: string, after: number, limit: number) {
-      flushNow();
+      flushForRead();
       return q.range.all(ns, stream, after, limit).map(entry<T>);
     },
     async tail<T extends StoredValue>(stream: string, limit: number) {
-      flushNow();
+      flushForRead();
       return q.tail.all(ns, stream, limit).map(entry<T>);
     },
     async lastSeq(stream) {
-      flushNow();
+      flushForRead();
       return q.lastSeq.get(ns, stream)?.last_seq ?? 0;
     },
     async streams() {
-      flushNow();
+      flushForRead();
       return q.streams.all(ns).map((r) => r.stream);
     },
     async dropStream(stream) {
       flushNow();
-      write(`dropping ${ns} ${stream}`, () => q.drop.run(ns, stream));
+      write(`dropping ${ns} ${stream}`, 'drop', () => q.drop.run(ns, stream));
     },
     async trim(stream: string, retention: Retention) {
       flushNow();
-      write(`trimming ${ns} ${stream}`, () => {
+      write(`trimming ${ns} ${stream}`, 'trim', () => {
         if (retention.maxEntries !== undefined) q.trimCount.run(ns, stream, ns, stream, retention.maxEntries);
         if (retention.maxAgeMs !== undefined) q.trimAge.run(ns, stream, Date.now() - retention.maxAgeMs);
         if (retention.maxBytes !== undefined) q.trimBytes.run(ns, stream, ns, stream, retention.maxBytes);
@@ -203,7 +257,10 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
         db.close();
       }
     },
-    health: () => (closed ? 'the store is closed' : failure),
+    health: () => (closed ? 'the store is closed' : failure === null ? null : failure + (dropped > 0 ? ` (${dropped} history entries waiting for room were dropped)` : '')),
+    observe(observer) {
+      observers.push(observer);
+    },
   };
 }
 

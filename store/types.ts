@@ -84,12 +84,26 @@ export interface Store {
    * has no other writer and never calls it.
    */
   watch?(namespace: string, listener: (key: string, value: StoredValue | undefined) => void): void;
+  /**
+   * Optional: report every write to the backend (a committed write, a write-behind
+   * flush, a probe while failing) as it ends, for metrics and logs. Never per MSG: the
+   * write-behind history is reported once per batch.
+   */
+  observe?(observer: StoreObserver): void;
 }
+
+/** What a write to the backend was, e.g. 'put', 'delete', 'append', 'flush', 'trim', 'drop', 'probe'. */
+export type StoreOp = string;
+/** How long it took in seconds, and the StoreError when it failed. */
+export type StoreObserver = (op: StoreOp, seconds: number, error?: StoreError) => void;
 
 /** A store failure a user must act on (a bad data dir, a full disk): one line saying what to do. */
 export class StoreError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The backend is out of space (SQLITE_FULL, Redis OOM): the client is told the relay's disk is full. */
+  readonly diskFull: boolean;
+  constructor(message: string, options?: { cause?: unknown; diskFull?: boolean }) {
     super(message, options);
     this.name = 'StoreError';
+    this.diskFull = options?.diskFull ?? false;
   }
 }

@@ -4,9 +4,11 @@
  * alongside --no-plugin; the same relay a hoster would run.
  */
 import test from 'ava';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { RelayClient } from './helpers/relay-client.js';
-import { runCli, startServe } from './helpers/cli.js';
+import { runCli, startServe, tempDir } from './helpers/cli.js';
 
 const PLUGIN = 'test/fixtures/gatekeeper-plugin.mjs';
 const OPTIONS = JSON.stringify({ gatekeeper: { token: 'hunter2', identifyDelayMs: 200, forbidPrefix: '#ads' } });
@@ -68,6 +70,8 @@ test('bad --plugin-options and --no-plugin values are usage errors (exit 2) with
     [['--no-plugin', 'kernel'], /--no-plugin kernel: there is no such core plugin/],
     [['--policy-points', 'join'], /need --policy/],
     [['--policy', 'true', '--policy-points', 'join,everything'], /unknown point "everything"/],
+    [['--policy', 'true', '--plugin-options', '{"policy":{"points":["nowhere"]}}'], /--plugin-options: policy\.points\.0 unknown point "nowhere"/],
+    [['--plugin-options', '{"history":{"size":-1}}'], /--plugin-options: history\.size must be a non-negative integer, got -1/],
   ];
   for (const [args, message] of cases) {
     const { code, stderr } = await runCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', ...args]);
@@ -78,7 +82,10 @@ test('bad --plugin-options and --no-plugin values are usage errors (exit 2) with
 });
 
 test('a plugin whose setup fails stops serve with exit 1 and a line naming the plugin', async (t) => {
-  const { code, stderr } = await runCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', '--memory', '--policy', 'true', '--plugin-options', '{"policy":{"points":["nowhere"]}}']);
+  const dir = await tempDir(t);
+  const plugin = join(dir, 'broken.mjs');
+  await writeFile(plugin, "export default { name: 'broken', setup() { throw new Error('no licence key') } };\n");
+  const { code, stderr } = await runCli(t, ['serve', '--port', '0', '--host', '127.0.0.1', '--memory', '--plugin', plugin]);
   t.is(code, 1);
-  t.regex(stderr, /plugin "policy" failed to set up: unknown policy point "nowhere"/);
+  t.regex(stderr, /plugin "broken" failed to set up: no licence key/);
 });

@@ -16,11 +16,12 @@ test('serve flags win over environment variables, which fill in what flags leave
     pluginOptions: { logging: { logMessages: true }, history: { size: 5 } },
     without: [],
     store: { dataDir: 'data' },
+    plugins: [],
   });
   const flagged = serveOptions({ port: 0, host: '::1', name: 'flag', 'buffer-size': 0, 'rate-burst': 20, 'max-payload': 1024, 'allow-unverified-keys': true }, env);
   t.like(flagged.config, { port: 0, host: '::1', serverName: 'flag', rateMsg: { burst: 20, perSec: 0.5 }, maxPayloadBytes: 1024 });
   t.like(flagged.pluginOptions, { history: { size: 0 }, identity: { allowUnverifiedKeys: true } });
-  t.deepEqual(serveOptions({}, {}), { config: {}, pluginOptions: {}, without: [], store: { dataDir: 'data' } }, 'nothing given: the relay defaults apply');
+  t.deepEqual(serveOptions({}, {}), { config: {}, pluginOptions: {}, without: [], store: { dataDir: 'data' }, plugins: [] }, 'nothing given: the relay defaults apply');
   t.deepEqual(serveOptions({ memory: true }, { DATA_DIR: '/var/lib/agentchat' }).store, { memory: true });
   t.deepEqual(serveOptions({}, { DATA_DIR: '/var/lib/agentchat' }).store, { dataDir: '/var/lib/agentchat' });
 });
@@ -34,7 +35,7 @@ test('serve maps the per-address limit flags to the limits plugin, 0 meaning no 
 
 test('serve rejects bad values as usage errors', (t) => {
   t.throws(() => serveOptions({ port: 70000 }, {}), { instanceOf: UsageError, message: /--port/ });
-  t.throws(() => serveOptions({}, { PORT: 'http' }), { instanceOf: UsageError, message: /--port/ });
+  t.throws(() => serveOptions({}, { PORT: 'http' }), { instanceOf: UsageError, message: /^PORT must be an integer from 0 to 65535, got "http"$/ });
   t.throws(() => serveOptions({ 'rate-per-sec': 0 }, {}), { instanceOf: UsageError });
   t.throws(() => serveOptions({ cert: 'only-cert.pem' }, {}), { instanceOf: UsageError, message: /--cert and --key/ });
 });

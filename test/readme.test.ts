@@ -400,3 +400,15 @@ test.serial('the client library example prints the replayed history, then its ow
   t.regex(lines[1], /^live @\w{8} hello$/, out);
   t.true(lines[2].split(' ').includes('#general'), out);
 });
+
+const PRINT_CONFIG = command(/^npx agentchat serve --config examples\/agentchat\.yaml --print-config$/, 'print-config');
+
+test('README "Configuration" shows examples/agentchat.yaml as the file is, and serve --print-config takes it as written', async (t) => {
+  const file = await readFile(join(REPO, 'examples', 'agentchat.yaml'), 'utf8');
+  t.true(README.includes('```yaml\n' + file + '```'), 'the README config block and the example file have drifted apart');
+  const printed = json(t, await expectExit(t, sh(PRINT_CONFIG.source, {}), shOptions(REPO)));
+  t.like(printed, {
+    serverName: 'relay.example.org', publicUrls: ['wss://relay.example.org'], dataDir: './data', idleTimeoutSec: 120,
+    pluginOptions: { limits: { maxConnsPerIp: 32, trustProxy: ['10.0.0.0/8'] }, history: { size: 20, keep: 1000 } },
+  });
+});

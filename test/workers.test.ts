@@ -238,5 +238,5 @@ test('--redis comes from the flag, else REDIS_URL, and must be a redis:// or red
   t.is(serveOptions({}, { REDIS_URL: 'redis://cache:6379' }).redis, 'redis://cache:6379');
   t.is(serveOptions({ redis: 'rediss://user:pw@cache.example:6380/2' }, { REDIS_URL: 'redis://cache:6379' }).redis, 'rediss://user:pw@cache.example:6380/2');
   t.is(serveOptions({}, {}).redis, undefined);
-  t.throws(() => serveOptions({}, { REDIS_URL: 'cache:6379' }), { instanceOf: UsageError, message: /--redis must be a redis:\/\/ or rediss:\/\/ URL/ });
+  t.throws(() => serveOptions({}, { REDIS_URL: 'cache:6379' }), { instanceOf: UsageError, message: /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/ });
 });

@@ -48,7 +48,7 @@ interface StoredInvites {
   keys: Record<string, string>;
 }
 
-const DEFAULTS = {
+export const CHANNELS_DEFAULTS = {
   maxInvitesPerChannel: 10_000, maxCreatedPerAgent: 100, channelIdleMs: 24 * 60 * 60 * 1000,
   ephemeralChannelIdleMs: 5 * 60 * 1000, maxCreatedPerIp: 200, createsPerMinute: 20,
 };
@@ -75,7 +75,7 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
   return {
     name: 'channels',
     async setup(relay: RelayApi, setupOptions: ChannelsOptions) {
-      const options = { ...DEFAULTS, ...defaults, ...setupOptions };
+      const options = { ...CHANNELS_DEFAULTS, ...defaults, ...setupOptions };
       const { maxInvitesPerChannel, channelIdleMs, maxCreatedPerAgent, ephemeralChannelIdleMs, maxCreatedPerIp, createsPerMinute } = options;
       const keys = sessionKeys(relay);
       /** Creation buckets by address group and by key (an agent id that has a key): ephemeral ids are free, addresses and keys are not. */
@@ -275,7 +275,8 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           if (!session.channels.has(channel.name)) throw new RelayError(ErrorCode.NOT_INVITED, `only members of ${channel.name} may invite; JOIN it first`);
           let list = invites.get(channel.name);
           if (!list) invites.set(channel.name, (list = new Set()));
-          if (!list.has(msg.agent)) {
+          const added = !list.has(msg.agent);
+          if (added) {
             if (list.size >= maxInvitesPerChannel) {
               throw new RelayError(ErrorCode.LIMIT_EXCEEDED, `${channel.name} has ${list.size} invitations, the limit`);
             }
@@ -283,8 +284,16 @@ export function channels(defaults: ChannelsOptions = {}): Plugin<ChannelsOptions
           }
           const invitee = relay.sessions.byAgentId(msg.agent);
           const inviteeKey = invitee && keys.get(invitee);
+          const bound = inviteeKey !== undefined && inviteKeys.get(channel.name)?.has(msg.agent) !== true;
           if (inviteeKey) bindInvite(channel.name, msg.agent, inviteeKey.pubkey);
-          await saveInvites(channel.name, `the invitation of ${msg.agent} to ${channel.name}`);
+          try {
+            await saveInvites(channel.name, `the invitation of ${msg.agent} to ${channel.name}`);
+          } catch (err) {
+            // Not saved, so not made: the invitee must not get in on an invitation the inviter was told failed.
+            if (added) list.delete(msg.agent);
+            if (bound) inviteKeys.get(channel.name)?.delete(msg.agent);
+            throw err;
+          }
           // 0.3.x clients learn of an invitation from this MSG.
           const notice = { type: 'MSG', from: session.agentId, to: msg.agent, content: `You have been invited to ${channel.name}` };
           if (invitee) relay.send(invitee, notice);

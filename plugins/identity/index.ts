@@ -66,7 +66,7 @@ export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
   return relay.sessionSlot<SessionKey>('identity.key');
 }
 
-const DEFAULTS = {
+export const IDENTITY_DEFAULTS = {
   allowUnverifiedKeys: false,
   verifyTimeoutMs: 10_000,
   identifyTimeoutMs: 30_000,
@@ -107,7 +107,7 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
   return {
     name: 'identity',
     async setup(relay: RelayApi, setupOptions: IdentityOptions) {
-      const options = { ...DEFAULTS, ...defaults, ...setupOptions };
+      const options = { ...IDENTITY_DEFAULTS, ...defaults, ...setupOptions };
       const { allowUnverifiedKeys, verifyTimeoutMs, identifyTimeoutMs, displaceIntervalMs, agentIdOf } = options;
       const pending = relay.sessionSlot<PendingChallenge>('identity.challenge');
       const keys = sessionKeys(relay);

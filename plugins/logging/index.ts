@@ -6,6 +6,7 @@
 import type { ErrorFrame } from '../../protocol/messages.js';
 import type { Plugin, Session } from '../../kernel/types.js';
 import { sessionKeys } from '../identity/index.js';
+import { logStoreOutages } from './store-outage.js';
 
 /** Refusal lines per session per window; the rest are counted, then summarized. */
 const REFUSALS_LOGGED_PER_WINDOW = 5;
@@ -32,6 +33,7 @@ export function logging(defaults: LoggingOptions = {}): Plugin<LoggingOptions> {
 
       relay.hook('listen', (address) => log.info('start', { ...address, server: relay.config.serverName, plugins: relay.plugins, store: relay.store.location }));
       relay.hook('close', () => log.info('stop', { sessions: relay.sessions.size, ...relay.stats }));
+      logStoreOutages(relay.store, log);
       relay.hook('connect', (s) => log.info('connect', who(s)));
       relay.hook('identified', (s) => {
         const key = keys.get(s);

@@ -4,7 +4,7 @@
  * endpoint private on a public relay (Authorization: Bearer <token>).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Plugin, RelayApi } from '../../kernel/types.js';
 import { clusterCounts } from '../cluster/index.js';
 import { signatureCounts } from '../identity/index.js';
@@ -13,6 +13,9 @@ export interface MetricsOptions {
   /** When set, /metrics answers only requests with `Authorization: Bearer <token>`. */
   token?: string;
 }
+
+/** 0.1 ms to 2.5 s: a committed SQLite write with synchronous=FULL is about 0.1–10 ms on a healthy disk. */
+const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 export function metrics(defaults: MetricsOptions = {}): Plugin<MetricsOptions> {
   return {
@@ -68,6 +71,16 @@ export function metrics(defaults: MetricsOptions = {}): Plugin<MetricsOptions> {
         lag.reset();
       });
       gauge('agentchat_store_healthy', 'Whether the store takes writes (1) or not (0)', (g) => g.set(relay.store.health() === null ? 1 : 0));
+      // Timed by the store per write to its backend: each committed write, and each write-behind batch (never per MSG).
+      const storeSeconds = new Histogram({
+        name: 'agentchat_store_operation_seconds', help: 'Store writes by operation (put, delete, append, flush of written-behind history, trim, drop, probe)',
+        labelNames: ['op'], buckets: STORE_BUCKETS, registers: [registry],
+      });
+      const storeFailures = new Counter({ name: 'agentchat_store_failures_total', help: 'Store writes that failed, by operation', labelNames: ['op'], registers: [registry] });
+      relay.store.observe?.((op, seconds, error) => {
+        storeSeconds.observe({ op }, seconds);
+        if (error !== undefined) storeFailures.inc({ op });
+      });
       relay.hook('close', () => void lag.disable());
 
       // In a cluster: what crossed Redis (interest routing shows here: a relay with no members of a channel receives none of it).

@@ -24,6 +24,7 @@ export interface PolicyOptions {
 }
 
 export const DEFAULT_POLICY_POINTS: readonly PolicyPoint[] = ['identify', 'join', 'message'];
+export const POLICY_DEFAULTS = { points: DEFAULT_POLICY_POINTS, timeoutMs: 2_000, maxInFlight: 1_024 } as const;
 
 export function policy(defaults: PolicyOptions = {}): Plugin<PolicyOptions> {
   return {
@@ -40,8 +41,8 @@ export function policy(defaults: PolicyOptions = {}): Plugin<PolicyOptions> {
       const keys = sessionKeys(relay);
       const child = new PolicyProcess({
         command: options.command,
-        timeoutMs: Math.min(options.timeoutMs ?? 2_000, relay.config.hookTimeoutMs),
-        maxInFlight: options.maxInFlight ?? 1_024,
+        timeoutMs: Math.min(options.timeoutMs ?? POLICY_DEFAULTS.timeoutMs, relay.config.hookTimeoutMs),
+        maxInFlight: options.maxInFlight ?? POLICY_DEFAULTS.maxInFlight,
         logger: relay.logger,
       });
 

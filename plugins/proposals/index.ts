@@ -31,20 +31,24 @@ export interface ProposalsOptions {
   now?: () => number;
 }
 
+export const PROPOSALS_DEFAULTS = {
+  maxOpenPerAgent: 100, maxOpenPerRecipient: 100, maxProposals: 50_000, maxBytes: 32 * 1024 * 1024, retentionMs: 24 * 60 * 60 * 1000, maxListed: 100,
+} as const;
+
 export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOptions> {
   return {
     name: 'proposals',
     // Signatures are checked against the key identity proved at IDENTIFY.
     dependencies: ['identity'],
     async setup(relay: RelayApi, setupOptions: ProposalsOptions) {
-      const options = { ...defaults, ...setupOptions };
-      const retentionMs = options.retentionMs ?? 24 * 60 * 60 * 1000;
+      const options = { ...PROPOSALS_DEFAULTS, ...defaults, ...setupOptions };
+      const retentionMs = options.retentionMs;
       const saved = relay.store.namespace('proposals');
       const store = new ProposalStore({
-        maxOpenPerAgent: options.maxOpenPerAgent ?? 100,
-        maxOpenPerRecipient: options.maxOpenPerRecipient ?? 100,
-        maxProposals: options.maxProposals ?? 50_000,
-        maxBytes: options.maxBytes ?? 32 * 1024 * 1024,
+        maxOpenPerAgent: options.maxOpenPerAgent,
+        maxOpenPerRecipient: options.maxOpenPerRecipient,
+        maxProposals: options.maxProposals,
+        maxBytes: options.maxBytes,
         retentionMs,
       }, (id) => behind(saved.delete(id), `reclaiming proposal ${id}`, relay.logger));
       // After a restart every proposal is back, with its signed steps; expiry still applies on read.
@@ -56,7 +60,7 @@ export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOpti
       relay.store.watch?.('proposals', (id, value) => store.replace(id, value as unknown as StoredProposal | undefined));
       const now = options.now ?? Date.now;
       const context: HandlerContext = {
-        relay, store, saved, saving: new Set(), signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed ?? 100,
+        relay, store, saved, saving: new Set(), signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed,
       };
 
       relay.handle('PROPOSAL', { schema: Proposal, rateClass: 'msg', handle: proposeHandler(context) });
