@@ -9,7 +9,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { keptFrom } from './memory.js';
-import { StoreError, type LogEntry, type Retention, type Store, type StoredValue, type StoreNamespace } from './types.js';
+import { StoreError, type LogEntry, type Retention, type Store, type StoredValue, type StoreNamespace, type StoreObserver } from './types.js';
 
 export interface RedisStoreOptions {
   /** redis://host:port[/db] */
@@ -81,48 +81,48 @@ class RedisNamespace implements StoreNamespace {
   }
 
   async get<T extends StoredValue>(key: string): Promise<T | undefined> {
-    const text = await this.store.run(() => this.store.client.hget(this.records, key));
+    const text = await this.store.run('get', () => this.store.client.hget(this.records, key));
     return text === null ? undefined : (JSON.parse(text) as T);
   }
   async put(key: string, value: StoredValue): Promise<void> {
     const text = JSON.stringify(value);
-    await this.store.run(() => this.store.client.multi().hset(this.records, key, text).publish(this.store.changes, this.store.change(this.name, key, text)).exec());
+    await this.store.run('put', () => this.store.client.multi().hset(this.records, key, text).publish(this.store.changes, this.store.change(this.name, key, text)).exec());
   }
   async putIf(key: string, value: StoredValue, expected: StoredValue | undefined): Promise<boolean> {
     const text = JSON.stringify(value);
     const was = expected === undefined ? '' : JSON.stringify(expected);
-    const done = await this.store.run(() => this.store.client.eval(PUT_IF, 2, this.records, this.store.changes, key, text, was, this.store.change(this.name, key, text)));
+    const done = await this.store.run('putIf', () => this.store.client.eval(PUT_IF, 2, this.records, this.store.changes, key, text, was, this.store.change(this.name, key, text)));
     return Number(done) === 1;
   }
   async delete(key: string): Promise<void> {
-    await this.store.run(() => this.store.client.multi().hdel(this.records, key).publish(this.store.changes, this.store.change(this.name, key, null)).exec());
+    await this.store.run('delete', () => this.store.client.multi().hdel(this.records, key).publish(this.store.changes, this.store.change(this.name, key, null)).exec());
   }
   async entries<T extends StoredValue>(prefix = ''): Promise<Array<[string, T]>> {
-    const all = await this.store.run(() => this.store.client.hgetall(this.records));
+    const all = await this.store.run('entries', () => this.store.client.hgetall(this.records));
     return Object.keys(all).filter((key) => key.startsWith(prefix)).sort().map((key) => [key, JSON.parse(all[key]) as T]);
   }
 
   async append(stream: string, seq: number, value: StoredValue): Promise<void> {
-    await this.store.run(() => this.store.client.eval(APPEND, 2, this.logKey(stream), this.lastSeqs, stream, seq, logMember(seq, Date.now(), JSON.stringify(value))));
+    await this.store.run('append', () => this.store.client.eval(APPEND, 2, this.logKey(stream), this.lastSeqs, stream, seq, logMember(seq, Date.now(), JSON.stringify(value))));
   }
   appendBehind(stream: string, seq: number, value: StoredValue): void {
     this.store.behind(this.append(stream, seq, value));
   }
   async range<T extends StoredValue>(stream: string, after: number, limit: number): Promise<Array<LogEntry<T>>> {
-    const members = await this.store.run(() => this.store.client.zrangebyscore(this.logKey(stream), `(${after}`, '+inf', 'LIMIT', 0, limit));
+    const members = await this.store.run('range', () => this.store.client.zrangebyscore(this.logKey(stream), `(${after}`, '+inf', 'LIMIT', 0, limit));
     return members.map((m) => parseMember<T>(m));
   }
   async tail<T extends StoredValue>(stream: string, limit: number): Promise<Array<LogEntry<T>>> {
     if (limit <= 0) return [];
-    const members = await this.store.run(() => this.store.client.zrange(this.logKey(stream), -limit, -1));
+    const members = await this.store.run('tail', () => this.store.client.zrange(this.logKey(stream), -limit, -1));
     return members.map((m) => parseMember<T>(m));
   }
   async lastSeq(stream: string): Promise<number> {
-    return Number((await this.store.run(() => this.store.client.hget(this.lastSeqs, stream))) ?? 0);
+    return Number((await this.store.run('lastSeq', () => this.store.client.hget(this.lastSeqs, stream))) ?? 0);
   }
   async streams(): Promise<string[]> {
-    const names = await this.store.run(() => this.store.client.hkeys(this.lastSeqs));
-    const sizes = await this.store.run(() => {
+    const names = await this.store.run('streams', () => this.store.client.hkeys(this.lastSeqs));
+    const sizes = await this.store.run('streams', () => {
       const batch = this.store.client.pipeline();
       for (const name of names) batch.zcard(this.logKey(name));
       return batch.exec();
@@ -130,17 +130,17 @@ class RedisNamespace implements StoreNamespace {
     return names.filter((_, i) => Number(sizes?.[i]?.[1] ?? 0) > 0);
   }
   async dropStream(stream: string): Promise<void> {
-    await this.store.run(() => this.store.client.del(this.logKey(stream)));
+    await this.store.run('drop', () => this.store.client.del(this.logKey(stream)));
   }
   dropBefore(stream: string, seq: number): void {
-    this.store.behind(this.store.run(() => this.store.client.zremrangebyscore(this.logKey(stream), '-inf', `(${seq}`)));
+    this.store.behind(this.store.run('dropBefore', () => this.store.client.zremrangebyscore(this.logKey(stream), '-inf', `(${seq}`)));
   }
   async trim(stream: string, retention: Retention): Promise<void> {
     const key = this.logKey(stream);
-    const members = await this.store.run(() => this.store.client.zrange(key, 0, -1));
+    const members = await this.store.run('trim', () => this.store.client.zrange(key, 0, -1));
     const entries = members.map((m) => ({ at: parseMember(m).at, bytes: Buffer.byteLength(m) }));
     const keep = keptFrom(entries, retention, Date.now());
-    if (keep > 0) await this.store.run(() => this.store.client.zremrangebyrank(key, 0, keep - 1));
+    if (keep > 0) await this.store.run('trim', () => this.store.client.zremrangebyrank(key, 0, keep - 1));
   }
 }
 
@@ -217,13 +217,25 @@ export class RedisStore implements Store {
     for (const listener of this.listeners.get(namespace) ?? []) listener(key, value);
   }
 
-  /** Run a command; a Redis failure becomes a StoreError saying Redis is away. */
-  async run<T>(command: () => Promise<T>): Promise<T> {
+  /** Run a command, timed for the observers (the store latency metric); a Redis failure becomes a StoreError saying Redis is away. */
+  async run<T>(op: string, command: () => Promise<T>): Promise<T> {
+    const started = performance.now();
     try {
-      return await command();
+      const result = await command();
+      for (const observer of this.observers) observer(op, (performance.now() - started) / 1000);
+      return result;
     } catch (err) {
-      throw new StoreError(`Redis at ${this.location} did not take the write or read: ${(err as Error).message}`, { cause: err });
+      const message = (err as Error).message;
+      // Redis out of memory (maxmemory with noeviction) is the cluster's full disk.
+      const error = new StoreError(`Redis at ${this.location} did not take the write or read: ${message}`, { cause: err, diskFull: message.startsWith('OOM') });
+      for (const observer of this.observers) observer(op, (performance.now() - started) / 1000, error);
+      throw error;
     }
+  }
+
+  private readonly observers: StoreObserver[] = [];
+  observe(observer: StoreObserver): void {
+    this.observers.push(observer);
   }
 
   /** Written behind: tracked until done, so flush() waits for it; a failure is kept for health(). */

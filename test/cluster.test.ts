@@ -52,6 +52,8 @@ test('a channel spans relays: JOINED lists every member, presence crosses, messa
   const scrape = async (relay: Relay) => (await fetch(`http://127.0.0.1:${relay.port}/metrics`)).text();
   t.regex(await scrape(c), /^agentchat_cluster_channel_messages_received_total 0$/m, 'and /metrics says so');
   t.regex(await scrape(b), /^agentchat_cluster_channel_messages_received_total 1$/m);
+  t.regex(await scrape(a), /^agentchat_cluster_publish_seconds_total \d/m, 'the cluster\'s latency');
+  t.regex(await scrape(a), /^agentchat_store_operation_seconds_count\{op="tail"\} [1-9]/m, 'and the Redis store\'s (the JOIN read the shared history)');
 
   // Lists are cluster-wide, asked from the relay with no member there.
   carol.send({ type: 'LIST_AGENTS', channel: '#general' });
