@@ -33,6 +33,18 @@ await relay.listen();
 await relay.close();
 `;
 
+/** A browser consumer of agentchat/browser: the README's browser usage, under the DOM lib. */
+const BROWSER_CONSUMER = `import { AgentChatClient, checkMsgSignature, generateIdentity, identityFileText, type MsgFrame } from 'agentchat/browser';
+
+const identity = generateIdentity('typed-browser');
+const text: string = identityFileText(identity);
+const client = new AgentChatClient({ server: 'wss://relay.example.com', identity, reconnect: true });
+client.on('message', (msg: MsgFrame) => console.log(msg.from, text.length, checkMsgSignature(msg, identity.pubkey).ok));
+// @ts-expect-error: the browser client takes an identity object, not a path
+new AgentChatClient({ server: 'ws://x', identity: './identity.json' });
+await client.connect();
+`;
+
 test('the packed package installs without script warnings and its types check in a fresh strict nodenext project', async (t) => {
   t.timeout(120_000);
   const dir = await tempDir(t, 'agentchat-consumer-');
@@ -58,6 +70,14 @@ test('the packed package installs without script warnings and its types check in
     t.pass();
   } catch (err) {
     t.fail(`tsc in the consumer project failed:\n${(err as { stdout?: string }).stdout ?? String(err)}`);
+  }
+  t.true(shipped.has('dist/browser.js') && shipped.has('dist/web/app.js') && shipped.has('dist/web/index.html'), 'the browser bundle and the page ship');
+  await writeFile(join(dir, 'browser.ts'), BROWSER_CONSUMER);
+  try {
+    await exec(process.execPath, [TSC, '--strict', '--module', 'nodenext', '--target', 'es2022', '--lib', 'es2022,dom', '--noEmit', 'browser.ts'], { cwd: dir });
+    t.pass();
+  } catch (err) {
+    t.fail(`tsc of an agentchat/browser consumer failed:\n${(err as { stdout?: string }).stdout ?? String(err)}`);
   }
 });
 

@@ -240,6 +240,31 @@ browserTest('one seed signs byte-identically in Chromium (agentchat/browser) and
   t.deepEqual(errors, []);
 });
 
+browserTest('README\'s agentchat/browser example runs as written in Chromium: a kept identity, a signed message the relay verifies', async (t) => {
+  t.timeout(120_000);
+  const readme = await readFile(join(root, 'README.md'), 'utf8');
+  const example = /```js\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('### The client library in a browser')))?.[1];
+  if (example === undefined) return t.fail('no js block under "### The client library in a browser"');
+  const relay = await startRelay(t, withWeb());
+  const node = await connectClient(t, `ws://127.0.0.1:${relay.port}`, { name: 'reader' });
+  await node.join('#general');
+  const received = new Promise<MsgFrame>((resolve) => node.on('message', (m) => m.content === 'signed in a browser' && resolve(m)));
+
+  const { page, errors } = await newPage(t, browser!);
+  // On the relay's origin (IndexedDB needs one), with its CSP lifted so the example can run as an inline module.
+  await page.setBypassCSP(true);
+  await page.goto(`http://127.0.0.1:${relay.port}/web/stats`);
+  const bundle = `data:text/javascript;base64,${Buffer.from(await readFile(join(root, 'dist/browser.js'))).toString('base64')}`;
+  // The only changes: the package name becomes the built bundle, the example relay this one.
+  const code = example.replace("from 'agentchat/browser'", `from '${bundle}'`).replace('wss://relay.example.com', `ws://127.0.0.1:${relay.port}`);
+  await page.addScriptTag({ type: 'module', content: code });
+  const msg = await received;
+  const who = await node.whois(msg.from);
+  t.like(who, { name: 'my-browser-agent', verified: true });
+  t.true(verifySignature(parsePublicKey(who.pubkey!).key, msgSigningString(msg.to, msg.content, msg.sig_ts!), msg.sig!));
+  t.deepEqual(errors, []);
+});
+
 browserTest('an identity file imported into the page proves its key (VERIFY with url), signs what it posts, and stays in IndexedDB', async (t) => {
   t.timeout(120_000);
   const relay = await startRelay(t, withWeb());
