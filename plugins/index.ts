@@ -8,11 +8,12 @@ import { limits, type LimitsOptions } from './limits/index.js';
 import { listing } from './listing/index.js';
 import { logging, type LoggingOptions } from './logging/index.js';
 import { metrics, type MetricsOptions } from './metrics/index.js';
+import { moderation, moderationCounts, type ModerationCounts, type ModerationOptions } from './moderation/index.js';
 import { policy, type PolicyOptions } from './policy/index.js';
 import { proposals, type ProposalsOptions } from './proposals/index.js';
 
-export { channels, health, history, identity, limits, listing, logging, metrics, policy, proposals, sessionKeys };
-export type { ChannelsOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, PolicyOptions, ProposalsOptions, SessionKey };
+export { channels, health, history, identity, limits, listing, logging, metrics, moderation, moderationCounts, policy, proposals, sessionKeys };
+export type { ChannelsOptions, HealthOptions, HistoryOptions, IdentityOptions, LimitsOptions, LoggingOptions, MetricsOptions, ModerationCounts, ModerationOptions, PolicyOptions, ProposalsOptions, SessionKey };
 
 /** Options of the core plugins, by plugin name (`createRelay({ pluginOptions })`, `serve --plugin-options`). */
 export interface CorePluginOptions {
@@ -24,9 +25,10 @@ export interface CorePluginOptions {
   proposals?: ProposalsOptions;
   health?: HealthOptions;
   metrics?: MetricsOptions;
+  moderation?: ModerationOptions;
 }
 
 /** A fresh list of the core plugins (each call makes new instances). */
 export function corePlugins(): AnyPlugin[] {
-  return [limits(), logging(), identity(), channels(), listing(), history(), proposals(), health(), metrics()];
+  return [limits(), logging(), identity(), moderation(), channels(), listing(), history(), proposals(), health(), metrics()];
 }
