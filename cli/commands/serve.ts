@@ -12,6 +12,7 @@ import { DEFAULT_PORT, normalizeRelayUrl } from '../../protocol/index.js';
 import { createRelay, type RelayOptions } from '../../relay.js';
 import { openStore, type OpenStoreOptions } from '../../store/index.js';
 import { EXIT, UsageError } from '../errors.js';
+import { moderationFlags, type ModerationFlags } from '../moderation-flags.js';
 import { parseNumber } from '../numbers.js';
 
 /** A whole number from `min` (to `max`): serve's flags are counts, ports and milliseconds. */
@@ -23,7 +24,7 @@ import { status } from '../output.js';
 /** Time the relay gets to close after SIGINT/SIGTERM before the process exits anyway. */
 const HARD_EXIT_MS = 5_000;
 
-export interface ServeFlags {
+export interface ServeFlags extends ModerationFlags {
   port?: unknown;
   host?: unknown;
   name?: unknown;
@@ -61,8 +62,8 @@ export function serveArgv(argv: string[]): string[] {
 }
 
 export function registerServe(prog: Sade): void {
-  booleanFlags('log-messages', 'allow-unverified-keys', 'memory');
-  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy');
+  booleanFlags('log-messages', 'allow-unverified-keys', 'memory', 'verified-only-channels', 'verified-only-dms');
+  stringFlags('host', 'name', 'cert', 'key', 'plugin', 'plugin-options', 'without-plugin', 'policy', 'policy-points', 'public-url', 'data-dir', 'metrics-token', 'trust-proxy', 'admin-key', 'min-key-age');
   prog
     .command('serve')
     .describe('Run a relay. Prints `agentchat listening on ws://HOST:PORT` first; SIGINT/SIGTERM close it.')
@@ -92,6 +93,10 @@ export function registerServe(prog: Sade): void {
     .option('--conn-rate-per-ip', `New connections per second per address, burst twice that; 0 for no limit (default ${LIMITS_DEFAULTS.connRatePerIp})`)
     .option('--max-sessions-per-ip', `Identified sessions per address; 0 for no limit (default ${LIMITS_DEFAULTS.maxSessionsPerIp})`)
     .option('--trust-proxy', 'Proxy CIDRs whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (comma-separated or repeated)')
+    .option('--admin-key', 'An admin public key, PEM text or a file (PEM, or an identity file): its verified sessions may kick, ban and mute (agentchat admin; repeatable)')
+    .option('--verified-only-channels', 'Only agents that proved a key may create channels')
+    .option('--verified-only-dms', 'Only agents that proved a key may send direct messages')
+    .option('--min-key-age', 'Seconds a key must have been known here before it may write; agents without a key are read-only too (default 0: off)')
     .example('serve --port 6667')
     .example('serve --port 0 --host 127.0.0.1 --plugin ./my-plugin.js --plugin-options \'{"my-plugin":{"level":2}}\'')
     .example('serve --policy "python3 examples/policy.py" --policy-points identify,join')
@@ -154,6 +159,8 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   if (Object.keys(identity).length > 0) pluginOptions.identity = identity;
   const limitOptions = limitFlags(flags);
   if (limitOptions !== null) pluginOptions.limits = limitOptions;
+  const moderationOptions = moderationFlags(flags);
+  if (moderationOptions !== null) pluginOptions.moderation = moderationOptions;
   for (const [plugin, options] of Object.entries(parsePluginOptions(flags['plugin-options']))) {
     pluginOptions[plugin] = { ...(pluginOptions[plugin] as object | undefined), ...options };
   }
