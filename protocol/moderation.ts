@@ -20,7 +20,7 @@ export const Admin = type({
   type: literal('ADMIN'),
   action: enums(ADMIN_ACTIONS),
   agent: optional(AgentId),
-  /** An Ed25519 public key: SPKI PEM or base64, as IDENTIFY takes it. */
+  /** An Ed25519 public key: SPKI PEM or base64, as IDENTIFY takes it; or the @id of a connected agent, for the key it proved. */
   key: optional(text(4096, 1)),
   /** An IPv4 or IPv6 address, or a CIDR (`203.0.113.0/24`, `2001:db8::/48`). */
   address: optional(text(64, 1)),
@@ -61,6 +61,8 @@ export interface AdminOkFrame extends Stamped {
   action: Exclude<AdminAction, 'bans'>;
   kind: TargetKind;
   value: string;
+  /** For a key: the agent id it was named by, or maps to. */
+  agent_id?: string;
   /** Sessions closed (kick, ban) or muted (mute) by this action. */
   sessions: number;
   expires: number | null;

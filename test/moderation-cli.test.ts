@@ -77,10 +77,11 @@ test('admin ban, bans and unban against serve: the agent is closed, listed, refu
 test('admin kick closes the agent with 4002; admin mute and unmute by key file refuse and allow its MSGs', async (t) => {
   const { serve, operator } = await serveWithAdmin(t);
   const agent = await identityFile(t, 'agent');
-  const kicked = await connectAs(t, serve.port, 'kicked');
-  const kick = await admin(t, ['kick', serve.url, kicked.agentId, '-i', operator.file, '--reason', 'cool off']);
+  const kickedKeys = await identityFile(t, 'kicked');
+  const kicked = await connectAs(t, serve.port, 'kicked', keysOf(kickedKeys.identity));
+  const kick = await admin(t, ['kick', serve.url, kicked.agentId, '--by-key', '-i', operator.file, '--reason', 'cool off']);
   t.is(kick.code, 0, kick.stderr);
-  t.like(kick.json, { action: 'kick', sessions: 1, reason: 'cool off', expires: null });
+  t.like(kick.json, { action: 'kick', kind: 'key', target: kicked.agentId, sessions: 1, reason: 'cool off', expires: null });
   t.is((await kicked.closed).code, 4002);
 
   const loud = await connectAs(t, serve.port, 'loud', keysOf(agent.identity));
@@ -122,6 +123,7 @@ test('admin usage errors exit 2 before connecting: no identity, a bad duration, 
     [['ban', url, 'example.org', '-i', operator.file], /<target> must be an @agent id, a key/],
     [['mute', url, '@ab', '-i', operator.file], /is not an agent id/],
     [['unknown', url], /unknown admin action "unknown"/],
+    [['ban', url, '10.0.0.0/8', '--by-key', '-i', operator.file], /--by-key goes with an @agent target/],
   ];
   for (const [args, message] of cases) {
     const run = await admin(t, args);

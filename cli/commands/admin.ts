@@ -15,12 +15,13 @@ import { requireArg } from '../arguments.js';
 import { clientOptions, identityPath, withClient, withClientFlags, type ClientFlags } from '../client-options.js';
 import { EXIT, UsageError } from '../errors.js';
 import { publicKeyArg } from '../moderation-flags.js';
-import { stringFlags } from '../flags.js';
+import { booleanFlags, stringFlags } from '../flags.js';
 import { printJson } from '../output.js';
 
 interface AdminFlags extends ClientFlags {
   reason?: unknown;
   for?: unknown;
+  'by-key'?: boolean;
 }
 
 type Target = Pick<AdminSigningFields, 'agent' | 'key' | 'address'>;
@@ -31,6 +32,8 @@ const MAX_PAGES = 1_000;
 
 export function registerAdmin(prog: Sade): void {
   stringFlags('reason', 'for');
+  // Not --key: serve's --key (the TLS key) takes a value, and the parser knows one kind per name.
+  booleanFlags('by-key');
   const actions: Array<[Exclude<AdminAction, 'bans'>, string, boolean]> = [
     ['kick', 'Close the sessions of an agent, key or address now (they may come back)', false],
     ['ban', 'Refuse an agent, key or address from now on (kept across restarts) and close its sessions', true],
@@ -48,6 +51,7 @@ export function registerAdmin(prog: Sade): void {
     let command = withClientFlags(prog.command(`admin ${action} <server> <target>`).describe(`${describe}. Target: ${TARGET_HELP}. Needs -i with an admin key.`));
     if (action !== 'unban' && action !== 'unmute') command = command.option('--reason', 'Why, told to the agent and kept with the rule');
     if (lasting) command = command.option('--for', 'How long, e.g. 90s, 30m, 12h, 7d (default: until lifted)');
+    command = command.option('--by-key', 'With an @agent target: act on the key that agent is connected with, not only its id');
     command
       .example(`admin ${action} ws://localhost:6667 ${action === 'kick' ? '@1a2b3c4d' : action.endsWith('ban') ? '203.0.113.0/24' : '@1a2b3c4d'} -i admin.json`)
       .action((server: unknown, target: unknown, flags: AdminFlags) => act(action, server, target, flags));
@@ -59,7 +63,11 @@ export function registerAdmin(prog: Sade): void {
 
 async function act(action: Exclude<AdminAction, 'bans'>, server: unknown, targetValue: unknown, flags: AdminFlags): Promise<number> {
   const options = adminClientOptions(server, flags);
-  const target = targetArg(targetValue);
+  let target = targetArg(targetValue);
+  if (flags['by-key'] === true) {
+    if (target.agent === undefined) throw new UsageError('--by-key goes with an @agent target: the key that agent is connected with');
+    target = { key: target.agent };
+  }
   const reason = flags.reason === undefined ? undefined : String(flags.reason);
   const expiresIn = flags.for === undefined ? undefined : duration(flags.for);
   const ok = await withClient(options, (client) => {
@@ -68,7 +76,7 @@ async function act(action: Exclude<AdminAction, 'bans'>, server: unknown, target
     return send<AdminOkFrame>(client, fields, 'ADMIN_OK');
   });
   // A key is shown by the agent id it maps to: a PEM on one line of JSON reads badly.
-  const shown = ok.kind === 'key' ? parsePublicKey(ok.value).agentId : ok.value;
+  const shown = ok.kind === 'key' ? ok.agent_id ?? parsePublicKey(ok.value).agentId : ok.value;
   printJson({ action: ok.action, kind: ok.kind, target: shown, sessions: ok.sessions, reason: ok.reason, expires: iso(ok.expires) });
   return EXIT.OK;
 }

@@ -5,6 +5,7 @@
  */
 import { ErrorCode } from '../../protocol/errors.js';
 import { KeyFormatError, parsePublicKey, verifySignature } from '../../protocol/keys.js';
+import { isAgentId } from '../../protocol/names.js';
 import { Admin, type AdminMessage, type ModerationRule, type TargetKind } from '../../protocol/moderation.js';
 import { adminSigningString, MAX_SIGNED_TS_SKEW_MS } from '../../protocol/signing.js';
 import { RelayError, type RelayApi, type Session, type SessionSlot } from '../../kernel/types.js';
@@ -49,8 +50,11 @@ export function adminKeySet(keys: readonly string[]): Set<string> {
   return set;
 }
 
-/** Exactly one target for every action but `bans`, made canonical; a bad one is INVALID_MSG saying why. */
-function targetOf(msg: AdminMessage): Target | null {
+/**
+ * Exactly one target for every action but `bans`, made canonical; a bad one is INVALID_MSG
+ * saying why. A `key` given as an agent id is the key that agent is connected with.
+ */
+function targetOf(msg: AdminMessage, liveKey: (agentId: string) => string | undefined): Target | null {
   const given = (['agent', 'key', 'address'] as const).filter((k) => msg[k] !== undefined);
   if (msg.action === 'bans') {
     if (given.length > 0) throw new RelayError(ErrorCode.INVALID_MSG, 'ADMIN bans lists every rule: it takes no agent, key or address');
@@ -59,6 +63,11 @@ function targetOf(msg: AdminMessage): Target | null {
   if (given.length !== 1) throw new RelayError(ErrorCode.INVALID_MSG, `ADMIN ${msg.action} needs exactly one target: agent (@id), key (SPKI PEM) or address (IP or CIDR)`);
   if (msg.agent !== undefined) return { kind: 'agent', value: msg.agent };
   if (msg.key !== undefined) {
+    if (isAgentId(msg.key)) {
+      const pem = liveKey(msg.key);
+      if (pem === undefined) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `${msg.key} is not connected with a key, so its key is unknown here; give the key itself (SPKI PEM), or name the id as agent`);
+      return { kind: 'key', value: pem, agentId: msg.key };
+    }
     try {
       const key = parsePublicKey(msg.key);
       return { kind: 'key', value: key.pem, agentId: key.agentId };
@@ -73,7 +82,8 @@ function targetOf(msg: AdminMessage): Target | null {
   }
 }
 
-export function handleAdminFrames(relay: RelayApi, keys: SessionSlot<SessionKey>, adminKeys: ReadonlySet<string>, actions: AdminActions): void {
+/** `clock` is the one rules expire by; a frame's ts is checked against real time, as every signed ts is. */
+export function handleAdminFrames(relay: RelayApi, keys: SessionSlot<SessionKey>, adminKeys: ReadonlySet<string>, clock: () => number, actions: AdminActions): void {
   const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, MAX_REMEMBERED_ADMIN_FRAMES);
 
   /** Who may act, and whether this frame is theirs, fresh, for this relay and new. */
@@ -101,7 +111,10 @@ export function handleAdminFrames(relay: RelayApi, keys: SessionSlot<SessionKey>
     schema: Admin,
     async handle(session, msg) {
       authenticate(session, msg);
-      const target = targetOf(msg);
+      const target = targetOf(msg, (agentId) => {
+        const live = relay.sessions.byAgentId(agentId);
+        return live === undefined ? undefined : keys.get(live)?.pubkey;
+      });
       if (target === null) {
         const listed = page(actions.list(), (r) => r.key, msg.cursor);
         relay.send(session, { type: 'BANS', list: listed.list.map(({ key: _key, ...rule }) => rule), ...(listed.cursor === undefined ? {} : { cursor: listed.cursor }) });
@@ -112,7 +125,7 @@ export function handleAdminFrames(relay: RelayApi, keys: SessionSlot<SessionKey>
       if (expires !== null && (msg.action === 'kick' || msg.action === 'unban' || msg.action === 'unmute')) {
         throw new RelayError(ErrorCode.INVALID_MSG, `ADMIN ${msg.action} takes no expires: only a ban or a mute lasts`);
       }
-      if (expires !== null && expires <= Date.now()) throw new RelayError(ErrorCode.INVALID_MSG, 'ADMIN expires is in the past: give a time to come, in ms since epoch');
+      if (expires !== null && expires <= clock()) throw new RelayError(ErrorCode.INVALID_MSG, 'ADMIN expires is in the past: give a time to come, in ms since epoch');
       let done: { sessions: number };
       switch (msg.action) {
         case 'kick': done = actions.kick(target, reason, session); break;
@@ -122,7 +135,10 @@ export function handleAdminFrames(relay: RelayApi, keys: SessionSlot<SessionKey>
         case 'unmute': done = await actions.unmute(target, session); break;
         default: throw new RelayError(ErrorCode.INVALID_MSG, `ADMIN ${msg.action} takes no target`);
       }
-      relay.send(session, { type: 'ADMIN_OK', action: msg.action, kind: target.kind, value: target.value, sessions: done.sessions, expires, reason });
+      relay.send(session, {
+        type: 'ADMIN_OK', action: msg.action, kind: target.kind, value: target.value, ...(target.agentId === undefined ? {} : { agent_id: target.agentId }),
+        sessions: done.sessions, expires, reason,
+      });
     },
   });
 }

@@ -35,6 +35,8 @@ export class Enforcer {
     private readonly keys: SessionSlot<SessionKey>,
     private readonly counts: ModerationCounts,
     private readonly isAdmin: (session: Session) => boolean,
+    /** The clock rules expire by. */
+    private readonly now: () => number,
   ) {
     this.mutedSlot = relay.sessionSlot<ModerationRule>('moderation.muted');
   }
@@ -47,7 +49,7 @@ export class Enforcer {
   install(): void {
     const { relay, book, counts } = this;
     relay.hook('upgrade', (request) => {
-      const now = Date.now();
+      const now = this.now();
       const rule = book.bannedAddress(request.clientAddress, now);
       if (rule === undefined) return;
       counts.refusals.ban++;
@@ -57,7 +59,7 @@ export class Enforcer {
 
     relay.hook('identify', (session, identity) => {
       if (book.count('ban') === 0 || this.isAdmin(session)) return;
-      const rule = book.match('ban', this.subject(session, identity.agentId), Date.now());
+      const rule = book.match('ban', this.subject(session, identity.agentId), this.now());
       if (rule === undefined) return;
       counts.refusals.ban++;
       const message = `${rule.kind === 'address' ? 'this address' : rule.kind === 'key' ? 'this key' : identity.agentId} is banned from this relay${terms(rule)}; do not reconnect`;
@@ -69,7 +71,7 @@ export class Enforcer {
 
     relay.hook('identified', (session) => {
       if (book.count('mute') === 0 || this.isAdmin(session)) return;
-      const rule = book.match('mute', this.subject(session), Date.now());
+      const rule = book.match('mute', this.subject(session), this.now());
       if (rule === undefined) return;
       this.mutedSlot.set(session, rule);
       relay.send(session, { type: 'MUTED', reason: rule.reason, expires: rule.expires });
@@ -79,7 +81,7 @@ export class Enforcer {
     relay.hook('message', (session) => {
       if (book.count('mute') === 0) return;
       const rule = this.mutedSlot.get(session);
-      if (rule === undefined || (rule.expires !== null && rule.expires <= Date.now())) return;
+      if (rule === undefined || (rule.expires !== null && rule.expires <= this.now())) return;
       counts.refusals.mute++;
       return new RelayError(ErrorCode.MUTED, `you are muted on this relay${terms(rule)}; your message was not relayed`, { expires: rule.expires });
     });
@@ -108,7 +110,7 @@ export class Enforcer {
 
   /** A new ban: close every live session it covers. */
   closeBanned(rule: ModerationRule): number {
-    const now = Date.now();
+    const now = this.now();
     const covered = (s: Session) => this.book.match('ban', this.subject(s), now) === rule;
     return this.close(covered, { type: 'BANNED', reason: rule.reason, expires: rule.expires }, CloseCode.BANNED, 'banned');
   }
@@ -118,7 +120,7 @@ export class Enforcer {
    * telling those newly muted (MUTED) and those no longer muted (UNMUTED). Returns how many are muted.
    */
   refreshMutes(): number {
-    const now = Date.now();
+    const now = this.now();
     let muted = 0;
     for (const session of this.relay.sessions.values()) {
       if (session.agentId === null || !session.open) continue;

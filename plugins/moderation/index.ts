@@ -32,13 +32,15 @@ export interface ModerationOptions {
   verifiedOnlyDms?: boolean;
   /** Keys first seen less than this long ago, and agents without a proven key, may read but not write (default 0: off). */
   minKeyAgeMs?: number;
+  /** The clock bans and mutes expire by (default Date.now; tests move it instead of waiting). */
+  now?: () => number;
 }
 
 /** A rule as the store keeps it: the same fields, as a JSON record. */
 type StoredRule = ModerationRule & { [field: string]: StoredValue };
 const stored = (rule: ModerationRule): StoredValue => JSON.parse(JSON.stringify(rule)) as StoredValue;
 
-const DEFAULTS = { adminKeys: [] as readonly string[], maxRules: 10_000, sweepMs: 1_000, verifiedOnlyChannels: false, verifiedOnlyDms: false, minKeyAgeMs: 0 };
+const DEFAULTS = { now: Date.now, adminKeys: [] as readonly string[], maxRules: 10_000, sweepMs: 1_000, verifiedOnlyChannels: false, verifiedOnlyDms: false, minKeyAgeMs: 0 };
 
 export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationOptions> {
   return {
@@ -50,6 +52,7 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
         if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`moderation ${key} must be a non-negative number, got ${String(value)}`);
       }
       const adminKeys = adminKeySet(options.adminKeys);
+      const clock = options.now;
       const keys = sessionKeys(relay);
       const counts = moderationCounts(relay);
       const book = new RuleBook();
@@ -58,14 +61,14 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
         const key = keys.get(session);
         return key !== undefined && key.verified && adminKeys.has(key.pubkey);
       };
-      const enforcer = new Enforcer(relay, book, keys, counts, isAdmin);
+      const enforcer = new Enforcer(relay, book, keys, counts, isAdmin, clock);
       const recount = () => {
         counts.active.ban = book.count('ban');
         counts.active.mute = book.count('mute');
       };
 
       // Restored before the relay listens: a ban holds from the first connection after a restart.
-      const now = Date.now();
+      const now = clock();
       for (const [key, rule] of await store.entries<StoredRule>('rule:')) {
         if (rule.expires !== null && rule.expires <= now) behind(store.delete(key), `the expired ${rule.action} of ${shown(rule)}`, relay.logger);
         else book.set(rule);
@@ -83,7 +86,7 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
         }
         const rule: ModerationRule = {
           action, kind: target.kind, value: target.value, ...(target.agentId === undefined ? {} : { agent_id: target.agentId }),
-          reason, expires, by: admin.agentId!, at: Date.now(),
+          reason, expires, by: admin.agentId!, at: clock(),
         };
         // Committed, then in force, then acknowledged: a ban the operator was told of survives a crash.
         await committed(store.put(ruleKey(action, target.kind, target.value), stored(rule)), `the ${action} of ${shown(rule)}`, relay.logger);
@@ -103,7 +106,7 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
         return rule;
       };
 
-      handleAdminFrames(relay, keys, adminKeys, {
+      handleAdminFrames(relay, keys, adminKeys, clock, {
         kick(target, reason, admin) {
           const sessions = enforcer.close(enforcer.covers(target.kind, target.value), { type: 'KICKED', reason }, CloseCode.KICKED, 'kicked');
           counts.actions.kick++;
@@ -140,13 +143,13 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
           log('unmute', target, {}, admin);
           return { sessions: 0 };
         },
-        list: () => book.list(Date.now()),
+        list: () => book.list(clock()),
       });
 
       installGates(relay, options, keys, counts);
 
       relay.every(Math.max(10, options.sweepMs), () => {
-        const at = Date.now();
+        const at = clock();
         enforcer.sweep(at);
         const gone = book.expire(at);
         if (gone.length === 0) return;
