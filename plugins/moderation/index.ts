@@ -70,8 +70,16 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
       // Restored before the relay listens: a ban holds from the first connection after a restart.
       const now = clock();
       for (const [key, rule] of await store.entries<StoredRule>('rule:')) {
-        if (rule.expires !== null && rule.expires <= now) behind(store.delete(key), `the expired ${rule.action} of ${shown(rule)}`, relay.logger);
-        else book.set(rule);
+        if (rule.expires !== null && rule.expires <= now) {
+          behind(store.delete(key), `the expired ${rule.action} of ${shown(rule)}`, relay.logger);
+          continue;
+        }
+        try {
+          book.set(rule);
+        } catch (err) {
+          // One unreadable record must not keep the relay (and every other ban) down.
+          relay.logger.error('moderation_rule_unreadable', { key, error: err instanceof Error ? err.message : String(err) });
+        }
       }
       recount();
       enforcer.install();
