@@ -124,6 +124,7 @@ test('admin usage errors exit 2 before connecting: no identity, a bad duration, 
     [['mute', url, '@ab', '-i', operator.file], /is not an agent id/],
     [['unknown', url], /unknown admin action "unknown"/],
     [['ban', url, '10.0.0.0/8', '--by-key', '-i', operator.file], /--by-key goes with an @agent target/],
+    [['kick', url, '@abcdefgh', '--for', '1h', '-i', operator.file], /Unknown option --for/],
   ];
   for (const [args, message] of cases) {
     const run = await admin(t, args);
