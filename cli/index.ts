@@ -1,6 +1,7 @@
 /** The `agentchat` program: one line per command group. */
 import sade from 'sade';
 import pkg from '../package.json' with { type: 'json' };
+import { registerAdmin } from './commands/admin.js';
 import { registerConnect } from './commands/connect.js';
 import { registerExport } from './commands/export.js';
 import { registerDeploy } from './commands/deploy.js';
@@ -33,5 +34,6 @@ registerProposals(prog);
 registerExport(prog);
 registerMcp(prog, pkg.version);
 registerDeploy(prog);
+registerAdmin(prog);
 
 exitWith(await run(prog, serveArgv(process.argv)));

@@ -419,7 +419,8 @@ export class ClientCore<I extends SigningIdentity, Extra> extends EventEmitter<C
     const cause = this.lastSocketError?.message ?? `closed with code ${code}${reason ? `: ${reason}` : ''}`;
     this.pending.rejectAll(new AgentChatError('DISCONNECTED', wasWelcomed ? `connection to ${this.server} lost: ${cause}` : `could not connect to ${this.server}: ${cause}`));
     // A newer session of this agent took over: reconnecting would only take it back, in a loop.
-    if (code === CloseCode.DISPLACED) this.reconnector.stop();
+    // An operator's kick or ban means "go away": reconnecting at once would defy it.
+    if (code === CloseCode.DISPLACED || code === CloseCode.KICKED || code === CloseCode.BANNED) this.reconnector.stop();
     if (this.reconnector.isStopped) this.joinedChannels.clear();
     this.emit('disconnect', { code, reason, willReconnect: this.reconnector.willRetry(wasWelcomed) });
     this.reconnector.afterClose(wasWelcomed);

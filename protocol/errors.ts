@@ -19,6 +19,16 @@ export const ErrorCode = {
   INTERNAL_ERROR: 'INTERNAL_ERROR',
   /** A check the relay needs (an async hook, the policy process, the store) did not answer in time or is down: nothing was done. */
   UNAVAILABLE: 'UNAVAILABLE',
+  /** Moderation: the agent, key or address is banned (then close 4003, or HTTP 403 at the upgrade). */
+  BANNED: 'BANNED',
+  /** Moderation: the agent is muted; its MSG was not relayed. */
+  MUTED: 'MUTED',
+  /** An ADMIN frame from a session whose key is not one of the relay's admin keys. */
+  NOT_ADMIN: 'NOT_ADMIN',
+  /** A gate of this relay needs a proven key for this (verified-only channel creation or DMs, read-only agents without a key). */
+  VERIFICATION_REQUIRED: 'VERIFICATION_REQUIRED',
+  /** A gate of this relay keeps keys first seen recently read-only; `retry_after_ms` says when this one may write. */
+  KEY_TOO_NEW: 'KEY_TOO_NEW',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -51,4 +61,8 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
   /** A newer session proved the same key (SESSION_DISPLACED): do not reconnect automatically. */
   DISPLACED: 4001,
+  /** An operator kicked this session (KICKED): it may reconnect, but should not at once. */
+  KICKED: 4002,
+  /** An operator banned this agent, key or address (BANNED): do not reconnect. */
+  BANNED: 4003,
 } as const;

@@ -6,3 +6,4 @@ export * from './messages.js';
 export * from './keys.js';
 export * from './proposals.js';
 export * from './urls.js';
+export * from './moderation.js';

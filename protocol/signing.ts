@@ -58,3 +58,27 @@ export const authSigningString = (serverName: string, nonce: string, url: string
 
 /** How far a signed MSG's ts may be from server time. */
 export const MAX_SIGNED_TS_SKEW_MS = 5 * 60 * 1000;
+
+/** The fields of an ADMIN frame that its signature covers (PROTOCOL.md § Moderation). */
+export interface AdminSigningFields {
+  /** The relay URL the admin session proved, normalized (normalizeRelayUrl). */
+  url: string;
+  ts: number;
+  action: string;
+  agent?: string | null;
+  key?: string | null;
+  address?: string | null;
+  expires?: number | null;
+  reason?: string | null;
+  cursor?: string | null;
+}
+
+/**
+ * ADMIN: the JSON of every field in a fixed order, absent ones null, bound to the relay's
+ * URL (as VERIFY is) and to a ts within MAX_SIGNED_TS_SKEW_MS: one signature stands for
+ * exactly one action on one relay, and the relay refuses it a second time.
+ */
+export function adminSigningString(f: AdminSigningFields): string {
+  const orNull = <T>(v: T | undefined | null): T | null => (v === undefined ? null : v);
+  return JSON.stringify(['AGENTCHAT-ADMIN', f.url, f.ts, f.action, orNull(f.agent), orNull(f.key), orNull(f.address), orNull(f.expires), orNull(f.reason), orNull(f.cursor)]);
+}

@@ -59,7 +59,7 @@ test('the start log names every plugin loaded, and --no-plugin leaves a core plu
   await alice.identify('alice');
   const start = serve.stderr().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { event: string; plugins?: string[] })
     .find((line) => line.event === 'start');
-  t.deepEqual(start?.plugins, ['limits', 'logging', 'identity', 'channels', 'listing', 'proposals', 'health', 'metrics', 'gatekeeper']);
+  t.deepEqual(start?.plugins, ['limits', 'logging', 'identity', 'moderation', 'channels', 'listing', 'proposals', 'health', 'metrics', 'gatekeeper']);
 });
 
 test('bad --plugin-options and --no-plugin values are usage errors (exit 2) with one clear line', async (t) => {

@@ -40,6 +40,8 @@ const SKIP: Record<string, string> = {
   'npx agentchat serve --port 6668 --redis redis://127.0.0.1:6379 &': 'fixed port; as above, with a second relay on the same Redis',
   'npx agentchat serve --workers auto --redis redis://127.0.0.1:6379':
     'fixed ports 6667 and 6379; test/workers.test.ts runs `serve --port 0 --workers 2` and `--workers auto` with `--redis` on a Redis it started',
+  'npx agentchat serve --admin-key ./operator.json':
+    'fixed port 6667; "moderation" below runs the equivalent `serve --port 0 --host 127.0.0.1 --admin-key ./operator.json` and then README\'s admin commands against it',
   'docker build -t agentchat . && docker run -p 6667:6667 agentchat': 'no docker engine here; test/cli-package.test.ts checks the Dockerfile and runs the image\'s files',
   'cd relay && docker compose up -d --build': 'no docker engine or compose plugin here; test/deploy.test.ts checks the generated files and runs their ENTRYPOINT and health check',
   'provider-services tx deployment create deploy.sdl.yaml --deposit 43200000uakt --from my-wallet':
@@ -352,6 +354,26 @@ test('README "Running a relay from code" runs as written: it listens on a free p
   t.is(run.code, 0, run.stderr);
   t.regex(run.stdout, /^my-plugin level 2\nws:\/\/127\.0\.0\.1:\d+$/);
   t.is(run.stderr, '', 'log: false keeps stderr quiet');
+});
+
+const OPERATOR = command(/^npx agentchat identity --generate --name operator --file \.\/operator\.json$/, 'moderation');
+const ADMIN = block(/^npx agentchat admin ban \S+ @1a2b3c4d /, 'moderation');
+
+test.serial('moderation: the operator identity, serve --admin-key, then ban, bans, unban, mute and kick as README has them', async (t) => {
+  t.timeout(60_000);
+  const cwd = await tempDir(t);
+  await expectExit(t, sh(OPERATOR.source, {}), shOptions(cwd));
+  const serve = await startServe(t, ['--admin-key', './operator.json'], { cwd, env: { HOME: home } });
+  const target = await agent(t, serve.port, 'target', true);
+  const run = await expectExit(t, sh(ADMIN.source, { url: serve.url, other: target.agentId }), shOptions(cwd, { bashOptions: ['-e', '-o', 'pipefail'] }));
+  const [ban, banRange, bans, unban, mute, kick] = jsonValues(run.stdout) as Array<Record<string, unknown>>;
+  t.like(ban, { action: 'ban', kind: 'agent', target: target.agentId, sessions: 1, reason: 'spam' });
+  t.like(banRange, { action: 'ban', kind: 'address', target: '203.0.113.0/24', reason: 'botnet' });
+  t.deepEqual((bans as unknown as Array<Record<string, unknown>>).map((r) => [r.kind, r.value]), [['address', '203.0.113.0/24'], ['agent', target.agentId]]);
+  t.like(unban, { action: 'unban', target: target.agentId });
+  t.like(mute, { action: 'mute', target: target.agentId, sessions: 0 });
+  t.like(kick, { action: 'kick', sessions: 0, reason: 'cool off' });
+  t.is((await target.closed).code, 4003, 'the ban closed the live agent');
 });
 
 const DEPLOY_DOCKER = command(/^npx agentchat deploy --provider docker --redis --out \.\/relay$/, 'deploy --provider docker');

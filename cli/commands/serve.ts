@@ -14,6 +14,8 @@ import { openStore, type OpenStoreOptions } from '../../store/index.js';
 import { CONFIG_ENV, defaultConfig, loadConfigFile, mergeLayers, POLICY_DEFAULTS, setPath, validateLayer, type ServeConfig } from '../config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { booleanFlags, stringFlags } from '../flags.js';
+import { publicKeyArg } from '../moderation-flags.js';
+import { parseNumber } from '../numbers.js';
 import { parseWorkers, supervise, WORKER_PORT_ENV, workerArgs } from '../workers.js';
 import { status } from '../output.js';
 
@@ -69,6 +71,11 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { flag: 'conn-rate-per-ip', path: 'pluginOptions.limits.connRatePerIp', kind: 'number', help: `New connections per second per address, burst twice that; 0 for no limit (default ${LIMITS_DEFAULTS.connRatePerIp})` },
   { flag: 'max-sessions-per-ip', path: 'pluginOptions.limits.maxSessionsPerIp', kind: 'number', help: `Identified sessions per address; 0 for no limit (default ${LIMITS_DEFAULTS.maxSessionsPerIp})` },
   { flag: 'trust-proxy', path: 'pluginOptions.limits.trustProxy', kind: 'csv', help: 'Proxy CIDRs whose X-Forwarded-For names the client, e.g. 10.0.0.0/8 (comma-separated or repeated)' },
+  { flag: 'admin-key', path: 'pluginOptions.moderation.adminKeys', kind: 'list', help: 'An admin public key, PEM text or a file (PEM, or an identity file): its verified sessions may kick, ban and mute (agentchat admin; repeatable)' },
+  { flag: 'verified-only-channels', path: 'pluginOptions.moderation.verifiedOnlyChannels', kind: 'boolean', help: 'Only agents that proved a key may create channels' },
+  { flag: 'verified-only-dms', path: 'pluginOptions.moderation.verifiedOnlyDms', kind: 'boolean', help: 'Only agents that proved a key may send direct messages' },
+  // Seconds on the command line, ms in the plugin's options (pluginOptions.moderation.minKeyAgeMs): converted in serveOptions.
+  { flag: 'min-key-age', path: '', kind: 'meta', help: 'Seconds a key must have been known here before it may write; agents without a key are read-only too (default 0: off)' },
 ];
 
 /** The parsed command line: values by flag name, as the parser gives them (text, numbers, true, or arrays when repeated). */
@@ -159,6 +166,11 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
     if (kernel[name] !== undefined) config[name] = { ...DEFAULT_CONFIG[name], ...kernel[name] };
   }
   const options = { ...pluginOptions } as ServeOptions['pluginOptions'];
+  // Admin keys are PEM text or key files, from any layer: each becomes its canonical PEM here, a usage error if it is neither.
+  const moderation = { ...options.moderation };
+  if (moderation.adminKeys !== undefined) moderation.adminKeys = moderation.adminKeys.map((k) => publicKeyArg(String(k), '--admin-key'));
+  if (flags['min-key-age'] !== undefined) moderation.minKeyAgeMs = parseNumber(flags['min-key-age'], '--min-key-age', { min: 0, unit: 'seconds' }) * 1000;
+  if (Object.keys(moderation).length > 0) options.moderation = moderation;
   if (publicUrls.length > 0) {
     options.identity = { ...options.identity, publicUrls };
     options.health = { ...options.health, publicUrls };

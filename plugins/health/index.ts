@@ -21,7 +21,7 @@ export interface HealthOptions {
 /** The protocol extensions this relay speaks beyond the 0.3.x core (docs/PROTOCOL.md). */
 export const EXTENSIONS = [
   'verify-url', 'key-registry', 'long-id', 'session-displaced', 'replay-refused', 'msg-id', 'join-since', 'join-history',
-  'whois', 'invited', 'list-proposals', 'proposal-sig-json', 'async-policy', 'error-codes-open',
+  'whois', 'invited', 'list-proposals', 'proposal-sig-json', 'async-policy', 'error-codes-open', 'moderation',
 ] as const;
 
 const json = (status: number, body: unknown): HttpAnswer => ({ status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) + '\n' });

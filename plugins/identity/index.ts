@@ -43,6 +43,10 @@ export interface SessionKey {
   key: KeyObject;
   /** True when the session proved possession of the key. */
   verified: boolean;
+  /** When this relay's key registry first saw the key prove its id (now, for a key new here or unverified): for gates on key age. */
+  firstSeen?: number;
+  /** The relay URL the proof named (normalized), for anything else the session signs for this relay; absent when unverified. */
+  url?: string;
 }
 
 /** Signature checks identity made, by result (read by the metrics plugin). */
@@ -134,8 +138,10 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       });
 
       /** The key goes in its slot first, so identify hooks (a policy, say) see it; a refusal takes it back. */
-      const admitWithKey = (session: Session, key: PublicKey, name: string, verified: boolean) => {
-        keys.set(session, { pubkey: key.pem, key: key.key, verified });
+      const admitWithKey = (session: Session, key: PublicKey, name: string, verified: boolean, url?: string) => {
+        const known = registry.owner(key.agentId);
+        const firstSeen = verified && known?.pubkey === key.pem ? known.firstSeen : Date.now();
+        keys.set(session, { pubkey: key.pem, key: key.key, verified, firstSeen, ...(url === undefined ? {} : { url }) });
         const taken = () => keys.delete(session);
         try {
           const result = relay.admit(session, { agentId: key.agentId, name, welcome: { verified } });
@@ -264,7 +270,7 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           }
           refuseIfOwnedByAnother(challenge.key);
           displaceOlder(challenge.key.agentId);
-          return admitWithKey(session, challenge.key, challenge.name, true);
+          return admitWithKey(session, challenge.key, challenge.name, true, url);
         },
       });
 

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Plugin, RelayApi } from '../../kernel/types.js';
 import { clusterCounts } from '../cluster/index.js';
 import { signatureCounts } from '../identity/index.js';
+import { MODERATION_ACTIONS, MODERATION_REFUSALS, moderationCounts } from '../moderation/counts.js';
 
 export interface MetricsOptions {
   /** When set, /metrics answers only requests with `Authorization: Bearer <token>`. */
@@ -63,6 +64,26 @@ export function metrics(defaults: MetricsOptions = {}): Plugin<MetricsOptions> {
           this.inc({ result: 'replayed' }, signatures.replayed);
         },
       });
+
+      const moderation = moderationCounts(relay);
+      new Counter({
+        name: 'agentchat_moderation_actions_total', help: 'Moderation actions, by action (expire: a ban or mute ran out)', labelNames: ['action'], registers: [registry],
+        collect() {
+          this.reset();
+          for (const action of MODERATION_ACTIONS) this.inc({ action }, moderation.actions[action]);
+        },
+      });
+      new Counter({
+        name: 'agentchat_moderation_refusals_total', help: 'Upgrades, IDENTIFYs and frames moderation refused, by rule (ban, mute, gate)', labelNames: ['rule'], registers: [registry],
+        collect() {
+          this.reset();
+          for (const rule of MODERATION_REFUSALS) this.inc({ rule }, moderation.refusals[rule]);
+        },
+      });
+      gauge('agentchat_moderation_rules', 'Bans and mutes in force', (g) => {
+        g.set({ action: 'ban' }, moderation.active.ban);
+        g.set({ action: 'mute' }, moderation.active.mute);
+      }, ['action']);
 
       const lag = monitorEventLoopDelay({ resolution: 20 });
       lag.enable();
