@@ -8,7 +8,8 @@ import { clusterCounts } from '../plugins/index.js';
 import { acceptSigningString, completeSigningString, disputeSigningString, proposalSigningString, signString } from '../protocol/index.js';
 import type { RelayOptions } from '../relay.js';
 import { RedisStore } from '../store/index.js';
-import { connectAs, expectRefused, newKeyPair, NO_ADDRESS_LIMITS, startRelay, type RelayClient } from './helpers/relay-client.js';
+import { act } from './helpers/moderation.js';
+import { connect, connectAs, expectRefused, newKeyPair, NO_ADDRESS_LIMITS, startRelay, type RelayClient } from './helpers/relay-client.js';
 import { redisTest as test, startRedis } from './helpers/redis.js';
 
 /** Liveness scaled down, so a dead relay is noticed in about a second. */
@@ -327,6 +328,22 @@ test('a hoster plugin works across relays: its publish reaches members everywher
   const carol = await connectAs(t, b, 'carol');
   carol.send({ type: 'TOPIC', channel: '#general' });
   t.is((await carol.next('TOPIC')).topic, 'clusters', 'relay B\'s cache heard of the change');
+});
+
+test('a ban made on one relay holds on the others at once: the live session there is closed, and the key refused', async (t) => {
+  const adminKeys = newKeyPair();
+  const { relays: [a, b] } = await cluster(t, 2, { pluginOptions: { moderation: { adminKeys: [adminKeys.publicKey] } } });
+  const admin = await connectAs(t, a, 'operator', adminKeys);
+  const spammerKeys = newKeyPair();
+  const spammer = await connectAs(t, b, 'spammer', spammerKeys);
+  t.like(await act(admin, adminKeys, { action: 'ban', key: spammerKeys.publicKey, reason: 'spam' }), { type: 'ADMIN_OK', action: 'ban' });
+  t.like(await spammer.next('BANNED'), { reason: 'spam' });
+  t.is((await spammer.closed).code, 4003);
+  const again = await connect(t, b);
+  await t.throwsAsync(again.identify('spammer', spammerKeys), { message: /BANNED/ });
+  t.like(await act(admin, adminKeys, { action: 'unban', key: spammerKeys.publicKey }), { type: 'ADMIN_OK', action: 'unban' });
+  // The lift reached relay B (its change notice went out before the operator's answer): the key is back.
+  await connectAs(t, b, 'spammer', spammerKeys);
 });
 
 test('per-connection rate limits stay local to the relay that holds the connection', async (t) => {

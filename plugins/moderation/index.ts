@@ -156,6 +156,29 @@ export function moderation(defaults: ModerationOptions = {}): Plugin<ModerationO
 
       installGates(relay, options, keys, counts);
 
+      // In a cluster an operator may act on any relay: a ban or mute made elsewhere holds here at once.
+      relay.store.watch?.('moderation', (key, value) => {
+        if (!key.startsWith('rule:')) return;
+        if (value !== undefined) {
+          const rule = value as unknown as ModerationRule;
+          try {
+            book.set(rule);
+          } catch (err) {
+            relay.logger.error('moderation_rule_unreadable', { key, error: err instanceof Error ? err.message : String(err) });
+            return;
+          }
+          recount();
+          if (rule.action === 'ban') enforcer.closeBanned(rule);
+          else enforcer.refreshMutes();
+          return;
+        }
+        const lifted = book.list(clock()).find((rule) => rule.key === key);
+        if (lifted === undefined) return;
+        book.delete(lifted.action, lifted.kind, lifted.value);
+        recount();
+        if (lifted.action === 'mute') enforcer.refreshMutes();
+      });
+
       relay.every(Math.max(10, options.sweepMs), () => {
         const at = clock();
         enforcer.sweep(at);
