@@ -28,7 +28,8 @@ export async function startRelay(t: ExecutionContext, options: RelayOptions = {}
 
 /** A connected client (WELCOME received); disconnected at teardown. */
 export async function connectClient(t: ExecutionContext, url: string, options: Omit<AgentChatClientOptions, 'server'> = {}): Promise<AgentChatClient> {
-  const client = new AgentChatClient({ server: url, requestTimeoutMs: 3000, ...options });
+  // Generous: a 2-core box running the suite with its CLI children can starve the loop for seconds; no test here waits for a timeout.
+  const client = new AgentChatClient({ server: url, requestTimeoutMs: 15_000, connectTimeoutMs: 15_000, ...options });
   t.teardown(() => client.disconnect());
   await client.connect();
   return client;
