@@ -4,7 +4,7 @@
  *
  *   npm run bench                  full, about 10 minutes
  *   npm run bench -- --quick       under 2 minutes
- *   options: --reps N  --targets agentchat,ws-baseline,bare-uws  --scenarios idle,fanout-100,...
+ *   options: --reps N  --targets agentchat,agentchat-sqlite,agentchat-sync-verify,ws-baseline,bare-uws  --scenarios idle,fanout-100,...
  *            --workers N  --relay-arg=--flag (repeatable)  --relay-node-arg=--cpu-prof (repeatable: node flags for
  *            this relay's process, e.g. to profile it)  --build (rebuild dist/cli.js)  --out FILE
  */
@@ -27,7 +27,7 @@ const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     reps: { type: 'string', default: '3' },
-    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,ws-baseline,bare-uws' },
+    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,agentchat-sync-verify,ws-baseline,bare-uws' },
     scenarios: { type: 'string' },
     workers: { type: 'string', default: '3' },
     'relay-arg': { type: 'string', multiple: true, default: [] },
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     }
     const ctx: Ctx = { pool, quick, measureMs: quick ? 500 : 4000, warmMs: quick ? 200 : 1500, rep, nextRun: () => runSeq++, log };
     for (const s of active) {
-      const slots = running.map((t, i) => ({ i, t })).filter(({ t }) => s.appliesTo(t.def.id));
+      const slots = running.map((t, i) => ({ i, t })).filter(({ t }) => s.appliesTo(t.def.id) && (t.def.only === undefined || t.def.only.includes(s.id)));
       // One phase or none: A then B then C. Several: prepare all, then each phase on A, B, C.
       const groups = s.variants.length > 1 ? [slots] : slots.map((slot) => [slot]);
       for (const group of groups) {

@@ -12,13 +12,15 @@ import { build } from 'esbuild';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(REPO, '.tmp', 'bench');
 
-export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'ws-baseline' | 'bare-uws';
+export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'agentchat-sync-verify' | 'ws-baseline' | 'bare-uws';
 
 export interface TargetDef {
   id: TargetId;
   label: string;
   /** node arguments (script first). */
   args: string[];
+  /** The scenarios it is measured in (all when absent): a variant of the relay made for one comparison. */
+  only?: string[];
 }
 
 export interface RunningTarget {
@@ -106,6 +108,14 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       label: 'agentchat (SQLite store)',
       args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS,
         '--data-dir', mkdtempSync(join(tmpdir(), 'agentchat-bench-data-')), ...relayExtraArgs],
+    });
+    // The same relay verifying signatures on its event loop (the path before the thread pool), for the signed rows.
+    defs.push({
+      id: 'agentchat-sync-verify',
+      label: 'agentchat (verify on the event loop)',
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
+        '--plugin-options', JSON.stringify({ identity: { maxVerifiesInFlight: 0 } }), ...relayExtraArgs],
+      only: ['signed'],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });

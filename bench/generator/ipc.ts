@@ -51,6 +51,11 @@ export type Command =
     }
   | { op: 'credit'; allowed: number }
   /**
+   * Signed MSGs at max, self-clocked: each sender keeps `window` of its presigned MSGs in flight
+   * (its own echo from its one-member channel frees a slot) for durationMs or until they run out.
+   */
+  | { op: 'signedMax'; run: number; senders: Sender[]; window: number; durationMs: number }
+  /**
    * DM ping-pong, one ping in flight per pair: ratePerPair > 0 sends ratePerPair × durationMs pings
    * on schedule; 0 sends the next ping as soon as the pong arrives, for durationMs (closed loop).
    */

@@ -55,6 +55,9 @@ class Agent {
   publicPem = '';
   pair: PingPair | null = null;
   signed: string[] = [];
+  /** Next presigned MSG to send; and, during signedMax, what a received echo does. */
+  signedNext = 0;
+  onEcho: (() => void) | null = null;
 
   constructor(readonly key: string, readonly name: string) {}
 
@@ -197,6 +200,7 @@ function onMsg(a: Agent, m: Frame, now: number): void {
     a.next.set(sender, seq + 1);
     if (sender === 0) a.recv0++;
     run.received++;
+    if (a.onEcho !== null && kind === 'S') a.onEcho();
     if (kind === 'B') run.hist.record((now - Number(p[4])) / 1000);
     run.lastRecvNs = now;
   } else if (kind === 'P') {
@@ -406,6 +410,48 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
   });
 }
 
+function signedMax(cmd: Extract<Command, { op: 'signedMax' }>): Promise<PublishReply> {
+  const senders = cmd.senders.map((s) => agentOf(s.key));
+  const start = hrNow();
+  const endNs = start + cmd.durationMs * 1e6;
+  let total = 0;
+  let firstNs = 0;
+  let lastNs = 0;
+  return new Promise((resolve) => {
+    let active = senders.length;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      for (const a of senders) a.onEcho = null;
+      resolve({ sent: senders.map((a) => a.signedNext), total, expected: 0, rate: 0, firstNs, lastNs });
+    };
+    // Echoes that stop coming (a loss) must not keep the run open: the bench reports what is missing.
+    const deadline = setTimeout(finish, cmd.durationMs + 5000);
+    const sendNext = (a: Agent): boolean => {
+      const now = hrNow();
+      if (now >= endNs || a.signedNext >= a.signed.length) return false;
+      a.ws.send(a.signed[a.signedNext++]);
+      if (total === 0) firstNs = now;
+      lastNs = now;
+      total++;
+      return true;
+    };
+    for (const a of senders) {
+      a.signedNext = 0;
+      let stopped = false;
+      a.onEcho = () => {
+        if (!stopped && !sendNext(a)) {
+          stopped = true;
+          if (--active === 0) finish();
+        }
+      };
+      for (let i = 0; i < cmd.window; i++) sendNext(a);
+    }
+  });
+}
+
 function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
   const unpaced = cmd.ratePerPair === 0;
   const intervalNs = unpaced ? 0 : 1e9 / cmd.ratePerPair;
@@ -556,6 +602,8 @@ async function handle(cmd: Command): Promise<unknown> {
       return undefined;
     case 'ping':
       return ping(cmd);
+    case 'signedMax':
+      return signedMax(cmd);
     case 'close':
       return close(cmd.prefixes);
     case 'verifyCeiling':

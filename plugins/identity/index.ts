@@ -33,7 +33,7 @@ export interface IdentityOptions {
   /** Signed MSGs remembered to refuse replays (default 500,000; when full, signed MSGs are refused). */
   maxReplayEntries?: number;
   /**
-   * MSG signatures verified at once on the libuv thread pool, relay-wide (default 8); more wait in
+   * MSG signatures verified at once on the libuv thread pool, relay-wide (default 4, the libuv pool's threads); more wait in
    * arrival order. 0 verifies them on the event loop, as before (one core does everything).
    */
   maxVerifiesInFlight?: number;
@@ -86,7 +86,7 @@ const DEFAULTS = {
   maxRegisteredKeys: 100_000,
   displaceIntervalMs: 5_000,
   maxReplayEntries: 500_000,
-  maxVerifiesInFlight: 8,
+  maxVerifiesInFlight: 4,
   maxQueuedVerifies: 4096,
   maxQueuedVerifyBytes: 8 * 1024 * 1024,
   agentIdOf: agentIdFromPem,

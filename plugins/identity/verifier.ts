@@ -3,7 +3,7 @@
  * signed MSG's cost: node:crypto's one-shot verify with a callback runs it on the libuv thread
  * pool, so the machine's other cores do that work while the loop keeps relaying.
  *
- * Bounded relay-wide: at most `maxInFlight` checks are handed to the pool at once (the pool has
+ * Bounded relay-wide: at most `maxInFlight` checks are handed to the pool at once (default 4: the pool has
  * UV_THREADPOOL_SIZE threads, default 4; handing it more only queues them where the store's and
  * the logger's file work would wait behind them); the rest wait here, in arrival order, at most
  * `maxQueued` of them and `maxQueuedBytes` of signed text. Past that a check is refused at once
