@@ -4,7 +4,7 @@
  *
  *   npm run bench                  full, about 10 minutes
  *   npm run bench -- --quick       under 2 minutes
- *   options: --reps N  --targets agentchat,agentchat-sqlite,agentchat-sync-verify,ws-baseline,bare-uws  --scenarios idle,fanout-100,...
+ *   options: --reps N  --targets agentchat,agentchat-sqlite,agentchat-sync-verify,ws-baseline,bare-uws  --scenarios idle,fanout-100,fanout-100-raw,...
  *            --workers N  --relay-arg=--flag (repeatable)  --relay-node-arg=--cpu-prof (repeatable: node flags for
  *            this relay's process, e.g. to profile it)  --build (rebuild dist/cli.js)  --out FILE
  */
@@ -45,9 +45,14 @@ const scenarios: Scenario[] = [
   connectionsScenario(quick ? 1000 : 10_000),
   fanoutScenario({ subscribers: 100, loads: [20_000, 50_000], pacedLoad: 50_000, measureJoin: false }),
   fanoutScenario({ subscribers: 1000, loads: [20_000, 50_000], pacedLoad: 50_000, measureJoin: true }),
+  // The same fan-outs driven by the raw-TCP generator, which is cheap enough that the relay saturates first.
+  fanoutScenario({ subscribers: 10, loads: [50_000], pacedLoad: 0, measureJoin: false, raw: true }),
+  fanoutScenario({ subscribers: 100, loads: [50_000], pacedLoad: 0, measureJoin: false, raw: true }),
+  fanoutScenario({ subscribers: 1000, loads: [50_000], pacedLoad: 0, measureJoin: false, raw: true }),
   chatterScenario(20_000),
   dmScenario(100),
   signedScenario(2000),
+  signedScenario(2000, true),
 ];
 const wanted = opt.scenarios ? opt.scenarios.split(',') : null;
 const active = wanted ? scenarios.filter((s) => wanted.includes(s.id)) : scenarios;

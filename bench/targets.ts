@@ -115,7 +115,7 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       label: 'agentchat (verify on the event loop)',
       args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
         '--plugin-options', JSON.stringify({ identity: { maxVerifiesInFlight: 0 } }), ...relayExtraArgs],
-      only: ['signed'],
+      only: ['signed', 'signed-raw'],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });

@@ -10,6 +10,11 @@ export interface AgentSpec {
   channel?: string;
   /** The channel was created by another agent already: JOIN, do not CREATE_CHANNEL. */
   channelExists?: boolean;
+  /**
+   * A raw-TCP client (generator/raw.ts) instead of `ws`: pre-built frames out, and while a run is
+   * armed with `count`, frames in are counted by their headers (no order, latency or content check).
+   */
+  raw?: boolean;
 }
 
 export interface Sender {
@@ -27,7 +32,7 @@ export type Command =
    * Start a run: per-run counters reset. `flow` (agent key prefixes) turns on progress events
    * every 10 ms: the least any of those agents has received from sender 0.
    */
-  | { op: 'arm'; run: number; flow?: string[] }
+  | { op: 'arm'; run: number; flow?: string[]; count?: boolean }
   | { op: 'count' }
   | { op: 'collect' }
   | { op: 'presign'; run: number; senders: Sender[]; perSender: number; size: number }

@@ -21,19 +21,20 @@ const WINDOW = 8;
 /** Presigned per sender per second of a max run: above what two cores can verify (~8–9k/s each). */
 const MAX_RATE_PER_SENDER = 1000;
 
-export function signedScenario(offered: number): Scenario {
+/** `raw`: senders are raw-TCP clients (generator/raw.ts), max only: the generator then costs the machine least. */
+export function signedScenario(offered: number, raw = false): Scenario {
   return {
-    id: 'signed',
-    title: `signed MSG ${AGENTS} agents`,
+    id: raw ? 'signed-raw' : 'signed',
+    title: `signed MSG ${AGENTS} agents${raw ? ' (raw TCP generator)' : ''}`,
     metricName: 'relay µs CPU / verified signed MSG',
     lowerIsBetter: true,
-    variants: [`${offered / 1000}k/s`, 'max'],
+    variants: raw ? ['max'] : [`${offered / 1000}k/s`, 'max'],
     appliesTo: (t) => t === 'agentchat' || t === 'agentchat-sync-verify',
-    prepare: (ctx, target) => prepareSigned(ctx, target, offered),
+    prepare: (ctx, target) => prepareSigned(ctx, target, offered, raw),
   };
 }
 
-async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): Promise<Prepared> {
+async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number, raw: boolean): Promise<Prepared> {
   const workers = ctx.pool.workers;
   const G = workers.length;
   const tag = ctx.nextRun();
@@ -47,7 +48,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
     const run = ctx.nextRun();
     const perSender = Math.max(2, Math.round(((max ? MAX_RATE_PER_SENDER : ratePerSender) * durationMs) / 1000));
     await Promise.all(workers.map((w, wi) => w.request({ op: 'presign', run, senders: sendersOf(wi), perSender, size: CONTENT_CHARS }, 120_000)));
-    await ctx.pool.all({ op: 'arm', run });
+    await ctx.pool.all({ op: 'arm', run, count: raw });
     const w0 = startWindow(ctx, target);
     const pubs = await Promise.all(
       workers.map((w, wi) =>
@@ -62,7 +63,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
     const m = await collect(workers);
     const perMsgUs = (win.relayCpuS / m.received) * 1e6;
     return measurement(
-      { scenario: 'signed', variant: max ? 'max' : `${offered / 1000}k/s`, target: target.def.id, rep: ctx.rep },
+      { scenario: raw ? 'signed-raw' : 'signed', variant: max ? 'max' : `${offered / 1000}k/s`, target: target.def.id, rep: ctx.rep },
       {
         metric: perMsgUs, units: m.received, expected: sent, window: win,
         failures: [...deliveryFailures(m, sent), ...pacingFailures(pubs)],
@@ -75,7 +76,7 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
   try {
     await connectAll(
       workers, target.url,
-      workers.map((_, wi) => mine(wi).map((i) => ({ key: `k${tag}_${i}`, name: `signer${i}`, signed: true, channel: channelOf(i) }))),
+      workers.map((_, wi) => mine(wi).map((i) => ({ key: `k${tag}_${i}`, name: `signer${i}`, signed: true, channel: channelOf(i), raw }))),
       20, 'signed setup',
     );
     await waitQuiet(target.pid, 2000);
