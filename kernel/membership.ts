@@ -116,6 +116,7 @@ export class Membership {
     channel.emptySince = null;
     session.channels.add(name);
     this.outbox.slowConsumers.membershipChanged(session);
+    this.outbox.flushChannel(channel);
     session.ws.subscribe(name);
     this.outbox.send(session, { type: 'JOINED', channel: name, agents: [...channel.members.keys()] });
     this.hooks.notify('joined', session, channel, options);
@@ -128,7 +129,7 @@ export class Membership {
     if (!session.channels.has(name)) throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${name}`);
     session.channels.delete(name);
     this.outbox.slowConsumers.membershipChanged(session);
-    session.ws.unsubscribe(name);
+    this.outbox.unsubscribe(session, channel);
     this.outbox.send(session, { type: 'LEFT', channel: name });
     this.removeMember(session, channel, 'leave');
   }

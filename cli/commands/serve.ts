@@ -42,6 +42,7 @@ export interface ServeFlags {
   'policy-points'?: unknown;
   'policy-timeout'?: unknown;
   'hook-timeout'?: unknown;
+  'coalesce-ms'?: unknown;
   'public-url'?: unknown;
   'data-dir'?: unknown;
   memory?: boolean;
@@ -88,6 +89,7 @@ export function registerServe(prog: Sade): void {
     .option('--policy-points', `Decisions sent to the policy, of ${POLICY_POINTS.join(',')} (default ${DEFAULT_POLICY_POINTS.join(',')})`)
     .option('--policy-timeout', 'ms the policy has to answer before the decision fails closed (default 2000)')
     .option('--hook-timeout', `ms an async plugin hook has before it fails closed (default ${DEFAULT_CONFIG.hookTimeoutMs})`)
+    .option('--coalesce-ms', 'Busy channels hold their frames up to this many ms and write them to each member together: less CPU per delivery, up to this much more latency there (default 0: off)')
     .option('--max-conns-per-ip', `Open connections per address, IPv6 per /64; 0 for no limit (default ${LIMITS_DEFAULTS.maxConnsPerIp})`)
     .option('--conn-rate-per-ip', `New connections per second per address, burst twice that; 0 for no limit (default ${LIMITS_DEFAULTS.connRatePerIp})`)
     .option('--max-sessions-per-ip', `Identified sessions per address; 0 for no limit (default ${LIMITS_DEFAULTS.maxSessionsPerIp})`)
@@ -125,6 +127,7 @@ export function serveOptions(flags: ServeFlags, env: NodeJS.ProcessEnv): ServeOp
   }
   if (flags['max-payload'] !== undefined) config.maxPayloadBytes = integer(flags['max-payload'], '--max-payload', 1);
   if (flags['hook-timeout'] !== undefined) config.hookTimeoutMs = integer(flags['hook-timeout'], '--hook-timeout', 1);
+  if (flags['coalesce-ms'] !== undefined) config.coalesceMs = integer(flags['coalesce-ms'], '--coalesce-ms', 0);
   const cert = pick(flags.cert, env.TLS_CERT);
   const key = pick(flags.key, env.TLS_KEY);
   if ((cert === undefined) !== (key === undefined)) throw new UsageError('TLS needs both --cert and --key (or TLS_CERT and TLS_KEY)');
