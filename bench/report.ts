@@ -1,7 +1,7 @@
 /** Turns measurements into the stdout tables, the target verdicts and the JSON summary. */
 import { GENERATOR, type Measurement } from './scenarios/common.js';
 import { median, minMax } from './stats.js';
-import type { TargetId } from './targets.js';
+import { COALESCE_MS, type TargetId } from './targets.js';
 
 export interface RowInfo {
   id: string;
@@ -115,7 +115,7 @@ const ms = (us: number): string => (Number.isFinite(us) ? `${fmt(us / 1000)} ms`
 const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
 const pct = (cores: number): string => (Number.isFinite(cores) ? `${Math.round(cores * 100)}%` : '—');
 
-const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'agentchat-sqlite': 'agentchat, SQLite', 'agentchat-sync-verify': 'agentchat, verify on loop', 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
+const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'agentchat-sqlite': 'agentchat, SQLite', 'agentchat-sync-verify': 'agentchat, verify on loop', 'agentchat-coalesce': `agentchat, coalesce ${COALESCE_MS} ms`, 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
 
 function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -145,12 +145,17 @@ export function detailTable(rows: Row[]): string {
     if (Number.isFinite(r.vsWs) || Number.isFinite(r.vsBare)) {
       out.push(['', '  agentchat ÷ ws / ÷ bare', `${ratio(r.vsWs)} / ${ratio(r.vsBare)}`, '', '', '', '', '', '', '']);
     }
+    const bare = r.cells['bare-uws'];
+    const coalesced = r.cells['agentchat-coalesce'];
+    if (coalesced && r.cells.agentchat) {
+      const vsBare = bare ? ` / ÷ bare ${ratio(coalesced.metric / bare.metric)}` : '';
+      out.push(['', '  coalesced ÷ not', `${ratio(coalesced.metric / r.cells.agentchat.metric)}${vsBare}`, '', '', '', '', '', '', '']);
+    }
     const onLoop = r.cells['agentchat-sync-verify'];
     if (onLoop && r.cells.agentchat) {
       out.push(['', '  verified/s: thread pool ÷ event loop', ratio(r.cells.agentchat.ratePerS / onLoop.ratePerS), '', '', '', '', '', '', '']);
     }
     const sqlite = r.cells['agentchat-sqlite'];
-    const bare = r.cells['bare-uws'];
     if (sqlite && r.cells.agentchat) {
       const vsBare = bare ? ` / ÷ bare ${ratio(sqlite.metric / bare.metric)}` : '';
       out.push(['', '  SQLite ÷ memory store', `${ratio(sqlite.metric / r.cells.agentchat.metric)}${vsBare}`, '', '', '', '', '', '', '']);
@@ -169,7 +174,9 @@ export function readmeTable(rows: Row[]): string {
     const ceiling = !r.scenario.startsWith('signed') ? ''
       : r.variant === 'max' ? ` (${fmt(c.ratePerS)} verified/s${onLoop ? `; verifying on the event loop ${fmt(onLoop.ratePerS)}/s: ${ratio(c.ratePerS / onLoop.ratePerS)}` : ''})`
       : c.extra.rawVerifyPerCpuS ? ` (${fmt(1e6 / c.metric)}/CPU-s; raw verify ${fmt(c.extra.rawVerifyPerCpuS)}/CPU-s)` : '';
-    return `${fmtMetric(r.info, c.metric)}${lat}${ceiling}${c.failedRuns ? ' FAILED' : c.unsustainedRuns ? ' UNSUSTAINED' : ''}`;
+    const co = t === 'agentchat' ? r.cells['agentchat-coalesce'] : undefined;
+    const coalesced = co ? `; --coalesce-ms ${COALESCE_MS}: ${fmtMetric(r.info, co.metric)}${Number.isFinite(co.p99Us) ? `, p99 ${ms(co.p99Us)}` : ''}` : '';
+    return `${fmtMetric(r.info, c.metric)}${lat}${ceiling}${coalesced}${c.failedRuns ? ' FAILED' : c.unsustainedRuns ? ' UNSUSTAINED' : ''}`;
   };
   return table(
     ['scenario', 'figure', 'agentchat', 'ws baseline', 'bare uWS', 'agentchat ÷ ws', 'agentchat ÷ bare'],
@@ -215,6 +222,11 @@ export function verdicts(rows: Row[]): Verdict[] {
   check('signed MSGs verified per second at max ≥ 1.8× verifying on the event loop (same run)',
     [...find('signed'), ...find('signed-raw')].filter((r) => r.variant === 'max')
       .map((r) => [`${r.scenario} verified/s`, r.cells.agentchat?.ratePerS ?? NaN, r.cells['agentchat-sync-verify']?.ratePerS ?? NaN]), (ref) => 1.8 * ref, 'ge');
+  const coalesce = fan.filter((r) => r.variant.endsWith('paced') && r.cells['agentchat-coalesce'] !== undefined);
+  check(`coalesced (${COALESCE_MS} ms) paced fan-out relay CPU/delivery ≤ 0.6× bare uWS`,
+    coalesce.map((r) => [`${r.scenario} ${r.variant}`, r.cells['agentchat-coalesce']!.metric, r.cells['bare-uws']?.metric ?? NaN]), (ref) => 0.6 * ref);
+  check(`coalesced (${COALESCE_MS} ms) paced fan-out p99 ≤ budget + 2 ms`,
+    coalesce.map((r) => [`${r.scenario} ${r.variant} p99 µs`, r.cells['agentchat-coalesce']!.p99Us, (COALESCE_MS + 2) * 1000]), (ref) => ref);
   const cells = rows.flatMap((r) => Object.values(r.cells).filter((c): c is Cell => c !== undefined));
   const failedA = cells.filter((c) => c.target === 'agentchat' && c.failedRuns > 0);
   const failedRefs = cells.filter((c) => c.target !== 'agentchat' && c.failedRuns > 0);

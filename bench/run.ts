@@ -21,13 +21,13 @@ import { connectionsScenario, setupScenarioInfo } from './scenarios/connections.
 import { dmScenario } from './scenarios/dm.js';
 import { fanoutScenario, joinScenarioInfo } from './scenarios/fanout.js';
 import { signedScenario } from './scenarios/signed.js';
-import { REPO, buildBenchScripts, ensureRelayCli, startTarget, targetDefs, type RunningTarget, type TargetDef, type TargetId } from './targets.js';
+import { REPO, buildBenchScripts, ensureRelayCli, measuredIn, startTarget, targetDefs, type RunningTarget, type TargetDef, type TargetId } from './targets.js';
 
 const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     reps: { type: 'string', default: '3' },
-    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,agentchat-sync-verify,ws-baseline,bare-uws' },
+    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,agentchat-sync-verify,agentchat-coalesce,ws-baseline,bare-uws' },
     scenarios: { type: 'string' },
     workers: { type: 'string', default: '3' },
     'relay-arg': { type: 'string', multiple: true, default: [] },
@@ -142,7 +142,7 @@ async function main(): Promise<void> {
     }
     const ctx: Ctx = { pool, quick, measureMs: quick ? 500 : 4000, warmMs: quick ? 200 : 1500, rep, nextRun: () => runSeq++, log };
     for (const s of active) {
-      const slots = running.map((t, i) => ({ i, t })).filter(({ t }) => s.appliesTo(t.def.id) && (t.def.only === undefined || t.def.only.includes(s.id)));
+      const slots = running.map((t, i) => ({ i, t })).filter(({ t }) => s.appliesTo(t.def.id) && measuredIn(t.def, s.id));
       // One phase or none: A then B then C. Several: prepare all, then each phase on A, B, C.
       const groups = s.variants.length > 1 ? [slots] : slots.map((slot) => [slot]);
       for (const group of groups) {
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
         for (const v of s.variants) {
           for (const { i, t } of group) {
             const p = prepared.get(i);
-            if (!p || !t.alive()) continue;
+            if (!p || !t.alive() || !measuredIn(t.def, s.id, v)) continue;
             const t0 = Date.now();
             let m = await runVariant(p, v, s.id, t, rep);
             if (generatorOnly(m)) {

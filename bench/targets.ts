@@ -12,14 +12,17 @@ import { build } from 'esbuild';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(REPO, '.tmp', 'bench');
 
-export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'agentchat-sync-verify' | 'ws-baseline' | 'bare-uws';
+export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'agentchat-sync-verify' | 'agentchat-coalesce' | 'ws-baseline' | 'bare-uws';
 
 export interface TargetDef {
   id: TargetId;
   label: string;
   /** node arguments (script first). */
   args: string[];
-  /** The scenarios it is measured in (all when absent): a variant of the relay made for one comparison. */
+  /**
+   * What it is measured in (everything when absent): scenario ids, or "scenario variant" for one
+   * phase: a variant of the relay made for one comparison.
+   */
   only?: string[];
 }
 
@@ -89,6 +92,15 @@ export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reaso
   return { cli, reason: '' };
 }
 
+/** The coalescing budget the agentchat-coalesce target runs with. */
+export const COALESCE_MS = 5;
+
+/** Whether `def` is measured in scenario `scenario` (any phase), or in its phase `variant`. */
+export function measuredIn(def: TargetDef, scenario: string, variant?: string): boolean {
+  if (def.only === undefined) return true;
+  return def.only.some((o) => o === scenario || (variant === undefined ? o.startsWith(`${scenario} `) : o === `${scenario} ${variant}`));
+}
+
 /** All bench traffic comes from 127.0.0.1: the per-address limits are turned off. */
 const NO_ADDRESS_LIMITS = ['--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', '--max-sessions-per-ip', '0'];
 
@@ -116,6 +128,14 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
         '--plugin-options', JSON.stringify({ identity: { maxVerifiesInFlight: 0 } }), ...relayExtraArgs],
       only: ['signed', 'signed-raw'],
+    });
+    // The same relay with coalesced writes on busy channels, for the paced fan-out rows.
+    defs.push({
+      id: 'agentchat-coalesce',
+      label: `agentchat (--coalesce-ms ${COALESCE_MS})`,
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
+        '--coalesce-ms', String(COALESCE_MS), ...relayExtraArgs],
+      only: ['fanout-100 50k/s paced', 'fanout-1000 50k/s paced', 'fanout-100 50k/s', 'fanout-100-raw 50k/s'],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });

@@ -211,8 +211,14 @@ export class Membership {
       this.outbox.publishText(channel!, text);
       this.stats.messagesDelivered += channel!.members.size;
     } else {
-      this.outbox.sendRaw(target, text);
-      if (target !== session) this.outbox.sendRaw(session, text);
+      if (target === session) {
+        this.outbox.sendRaw(target, text);
+      } else {
+        // Target and echo: converted to bytes once (uWS copies a string's UTF-8 on every send, a Buffer never).
+        const bytes = Buffer.from(text);
+        this.outbox.sendRaw(target, bytes);
+        this.outbox.sendRaw(session, bytes);
+      }
       this.stats.messagesDelivered += target === session ? 1 : 2;
     }
     this.stats.messagesRouted++;

@@ -37,8 +37,8 @@ export class Outbox {
     this.coalescer = config.coalesceMs > 0 ? new Coalescer(config.coalesceMs, (channel, text) => this.publishNow(channel, text)) : null;
   }
 
-  /** Send serialized text; detects slow consumers on the way. */
-  sendRaw(session: SessionState, text: string): boolean {
+  /** Send serialized text (or its UTF-8, when it goes to several sessions); detects slow consumers on the way. */
+  sendRaw(session: SessionState, text: string | Buffer): boolean {
     if (!session.open) return false;
     const status = session.ws.send(text, false);
     // 1: written, 0: queued behind backpressure, 2: dropped past uWS's hard limit.
