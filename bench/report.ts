@@ -1,5 +1,6 @@
 /** Turns measurements into the stdout tables, the target verdicts and the JSON summary. */
 import { GENERATOR, type Measurement } from './scenarios/common.js';
+import { JOINS_ID, scalingExponent } from './scenarios/joins.js';
 import { median, minMax } from './stats.js';
 import { COALESCE_MS, type TargetId } from './targets.js';
 
@@ -227,6 +228,12 @@ export function verdicts(rows: Row[]): Verdict[] {
     coalesce.map((r) => [`${r.scenario} ${r.variant}`, r.cells['agentchat-coalesce']!.metric, r.cells['bare-uws']?.metric ?? NaN]), (ref) => 0.6 * ref);
   check(`coalesced (${COALESCE_MS} ms) paced fan-out p99 ≤ budget + 2 ms`,
     coalesce.map((r) => [`${r.scenario} ${r.variant} p99 µs`, r.cells['agentchat-coalesce']!.p99Us, (COALESCE_MS + 2) * 1000]), (ref) => ref);
+  const joinRows = find(JOINS_ID);
+  if (joinRows.length >= 2) {
+    const targets = [...new Set(joinRows.flatMap((r) => Object.keys(r.cells)))] as TargetId[];
+    const exps = targets.map((t) => `${LABEL[t]} ${fmt(scalingExponent(joinRows.map((r) => [Number.parseInt(r.variant, 10), r.cells[t]?.metric ?? NaN])))}`);
+    v.push({ target: `join scaling exponent, relay CPU over ${joinRows.map((r) => Number.parseInt(r.variant, 10)).join('/')} joiners (2 = quadratic)`, pass: null, detail: exps.join('; ') });
+  }
   const cells = rows.flatMap((r) => Object.values(r.cells).filter((c): c is Cell => c !== undefined));
   const failedA = cells.filter((c) => c.target === 'agentchat' && c.failedRuns > 0);
   const failedRefs = cells.filter((c) => c.target !== 'agentchat' && c.failedRuns > 0);

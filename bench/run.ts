@@ -20,6 +20,7 @@ import { failed, generatorOnly, type Ctx, type Measurement, type Prepared, type 
 import { connectionsScenario, setupScenarioInfo } from './scenarios/connections.js';
 import { dmScenario } from './scenarios/dm.js';
 import { fanoutScenario, joinScenarioInfo } from './scenarios/fanout.js';
+import { joinsScenario } from './scenarios/joins.js';
 import { signedScenario } from './scenarios/signed.js';
 import { REPO, buildBenchScripts, ensureRelayCli, measuredIn, startTarget, targetDefs, type RunningTarget, type TargetDef, type TargetId } from './targets.js';
 
@@ -53,6 +54,7 @@ const scenarios: Scenario[] = [
   dmScenario(100),
   signedScenario(2000),
   signedScenario(2000, true),
+  joinsScenario(quick ? [250, 500, 1000] : [250, 500, 1000, 2000]),
 ];
 const wanted = opt.scenarios ? opt.scenarios.split(',') : null;
 const active = wanted ? scenarios.filter((s) => wanted.includes(s.id)) : scenarios;

@@ -79,7 +79,10 @@ export interface ConnectReply {
 export interface Counts {
   run: number;
   received: number;
+  /** Agents announced joining: one per AGENT_JOINED, or the length of a batched one's `agents`. */
   agentJoined: number;
+  /** Batched AGENT_JOINED frames (a relay that batches presence on large channels). */
+  presenceBatches: number;
   joined: number;
   echoes: number;
   pingsSeen: number;

@@ -104,7 +104,7 @@ interface RunState extends Omit<RunReport, 'hist' | 'agents'> {
 
 function newRun(run: number): RunState {
   return {
-    run, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
+    run, received: 0, agentJoined: 0, presenceBatches: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
     orderErrors: 0, stray: 0, replay: 0, other: 0, hist: new Histogram(), lastRecvNs: 0,
     errorCodes: {}, closeCodes: {}, firstError: '',
   };
@@ -125,6 +125,7 @@ function noteError(code: string, message: string): void {
 }
 
 const AGENT_JOINED = Buffer.from('"AGENT_JOINED"');
+const AGENTS_FIELD = Buffer.from('"agents"');
 const AGENT_LEFT = Buffer.from('"AGENT_LEFT"');
 
 function onFrame(a: Agent, data: WebSocket.RawData): void {
@@ -133,7 +134,8 @@ function onFrame(a: Agent, data: WebSocket.RawData): void {
   // parsing, so the generator stays cheaper than the relay it measures. (Bench contents never
   // contain these words; a frame this short cannot be a MSG carrying them by accident.)
   if (data instanceof Buffer && data.length < 200) {
-    if (data.indexOf(AGENT_JOINED) >= 0) {
+    // A batched one (an `agents` list) is parsed below to count its agents.
+    if (data.indexOf(AGENT_JOINED) >= 0 && data.indexOf(AGENTS_FIELD) < 0) {
       run.agentJoined++;
       return;
     }
@@ -150,7 +152,12 @@ function onFrame(a: Agent, data: WebSocket.RawData): void {
     case 'MSG':
       return onMsg(a, m, now);
     case 'AGENT_JOINED':
-      run.agentJoined++;
+      if (Array.isArray(m.agents)) {
+        run.presenceBatches++;
+        run.agentJoined += m.agents.length;
+      } else {
+        run.agentJoined++;
+      }
       return;
     case 'AGENT_LEFT':
       return;
@@ -557,8 +564,8 @@ function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
 }
 
 function counts(): Counts {
-  const { run: r, received, agentJoined, joined, echoes, pingsSeen, closes, errors } = run;
-  return { run: r, received, agentJoined, joined, echoes, pingsSeen, closes, errors };
+  const { run: r, received, agentJoined, presenceBatches, joined, echoes, pingsSeen, closes, errors } = run;
+  return { run: r, received, agentJoined, presenceBatches, joined, echoes, pingsSeen, closes, errors };
 }
 
 function collect(): RunReport {
