@@ -84,7 +84,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // Every run ends by itself: a hung phase cannot keep processes alive past this.
-const hardLimitMs = (quick ? 6 : 25) * 60_000 * (reps / 3);
+const hardLimitMs = (quick ? 8 : 45) * 60_000 * (reps / 3);
 setTimeout(() => {
   log(`bench: hard time limit (${hardLimitMs / 60000} min) reached; stopping everything`);
   killEverything();
