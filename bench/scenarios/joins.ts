@@ -21,7 +21,8 @@ export function joinsScenario(sizes: number[]): Scenario {
     metricName: 'relay ms CPU',
     lowerIsBetter: true,
     variants: sizes.map((n) => `${n} joins`),
-    appliesTo: () => true,
+    // The ws baseline needs minutes at 2,000 (its JS loop sends 2M frames): the exponent compares agentchat with bare uWS.
+    appliesTo: (t) => t === 'agentchat' || t === 'bare-uws',
     prepare: async (ctx, target): Promise<Prepared> => ({
       measurements: [],
       run: (variant) => joins(ctx, target, Number.parseInt(variant, 10)),

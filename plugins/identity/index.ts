@@ -318,6 +318,8 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         }
         if (typeof verdict === 'boolean') return verified(session, msg, verdict, now);
         // The kernel holds this session's later frames until this settles: its order is kept.
+        // The queue bound keeps the wait far below the hook timeout (4,096 checks drain in well
+        // under a second), so a check is not left to finish after the kernel answered UNAVAILABLE.
         return verdict.then((ok) => verified(session, msg, ok, Date.now()));
       });
 
