@@ -1,7 +1,8 @@
 /** Turns measurements into the stdout tables, the target verdicts and the JSON summary. */
 import { GENERATOR, type Measurement } from './scenarios/common.js';
+import { JOINS_ID, scalingExponent } from './scenarios/joins.js';
 import { median, minMax } from './stats.js';
-import type { TargetId } from './targets.js';
+import { COALESCE_MS, type TargetId } from './targets.js';
 
 export interface RowInfo {
   id: string;
@@ -115,7 +116,7 @@ const ms = (us: number): string => (Number.isFinite(us) ? `${fmt(us / 1000)} ms`
 const ratio = (r: number): string => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
 const pct = (cores: number): string => (Number.isFinite(cores) ? `${Math.round(cores * 100)}%` : '—');
 
-const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'agentchat-sqlite': 'agentchat, SQLite', 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
+const LABEL: Record<TargetId, string> = { agentchat: 'agentchat', 'agentchat-sqlite': 'agentchat, SQLite', 'agentchat-sync-verify': 'agentchat, verify on loop', 'agentchat-coalesce': `agentchat, coalesce ${COALESCE_MS} ms`, 'ws-baseline': 'ws baseline', 'bare-uws': 'bare uWS' };
 
 function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -145,8 +146,17 @@ export function detailTable(rows: Row[]): string {
     if (Number.isFinite(r.vsWs) || Number.isFinite(r.vsBare)) {
       out.push(['', '  agentchat ÷ ws / ÷ bare', `${ratio(r.vsWs)} / ${ratio(r.vsBare)}`, '', '', '', '', '', '', '']);
     }
-    const sqlite = r.cells['agentchat-sqlite'];
     const bare = r.cells['bare-uws'];
+    const coalesced = r.cells['agentchat-coalesce'];
+    if (coalesced && r.cells.agentchat) {
+      const vsBare = bare ? ` / ÷ bare ${ratio(coalesced.metric / bare.metric)}` : '';
+      out.push(['', '  coalesced ÷ not', `${ratio(coalesced.metric / r.cells.agentchat.metric)}${vsBare}`, '', '', '', '', '', '', '']);
+    }
+    const onLoop = r.cells['agentchat-sync-verify'];
+    if (onLoop && r.cells.agentchat) {
+      out.push(['', '  verified/s: thread pool ÷ event loop', ratio(r.cells.agentchat.ratePerS / onLoop.ratePerS), '', '', '', '', '', '', '']);
+    }
+    const sqlite = r.cells['agentchat-sqlite'];
     if (sqlite && r.cells.agentchat) {
       const vsBare = bare ? ` / ÷ bare ${ratio(sqlite.metric / bare.metric)}` : '';
       out.push(['', '  SQLite ÷ memory store', `${ratio(sqlite.metric / r.cells.agentchat.metric)}${vsBare}`, '', '', '', '', '', '', '']);
@@ -161,8 +171,13 @@ export function readmeTable(rows: Row[]): string {
     const c = r.cells[t];
     if (!c) return '—';
     const lat = c.p99Us !== null && Number.isFinite(c.p99Us) ? `, p99 ${ms(c.p99Us)}` : '';
-    const ceiling = r.scenario === 'signed' && c.extra.rawVerifyPerCpuS ? ` (${fmt(1e6 / c.metric)}/CPU-s; raw verify ${fmt(c.extra.rawVerifyPerCpuS)}/CPU-s)` : '';
-    return `${fmtMetric(r.info, c.metric)}${lat}${ceiling}${c.failedRuns ? ' FAILED' : c.unsustainedRuns ? ' UNSUSTAINED' : ''}`;
+    const onLoop = r.cells['agentchat-sync-verify'];
+    const ceiling = !r.scenario.startsWith('signed') ? ''
+      : r.variant === 'max' ? ` (${fmt(c.ratePerS)} verified/s${onLoop ? `; verifying on the event loop ${fmt(onLoop.ratePerS)}/s: ${ratio(c.ratePerS / onLoop.ratePerS)}` : ''})`
+      : c.extra.rawVerifyPerCpuS ? ` (${fmt(1e6 / c.metric)}/CPU-s; raw verify ${fmt(c.extra.rawVerifyPerCpuS)}/CPU-s)` : '';
+    const co = t === 'agentchat' ? r.cells['agentchat-coalesce'] : undefined;
+    const coalesced = co ? `; --coalesce-ms ${COALESCE_MS}: ${fmtMetric(r.info, co.metric)}${Number.isFinite(co.p99Us) ? `, p99 ${ms(co.p99Us)}` : ''}` : '';
+    return `${fmtMetric(r.info, c.metric)}${lat}${ceiling}${coalesced}${c.failedRuns ? ' FAILED' : c.unsustainedRuns ? ' UNSUSTAINED' : ''}`;
   };
   return table(
     ['scenario', 'figure', 'agentchat', 'ws baseline', 'bare uWS', 'agentchat ÷ ws', 'agentchat ÷ bare'],
@@ -201,10 +216,24 @@ export function verdicts(rows: Row[]): Verdict[] {
   check('latency p99 at fixed loads ≤ ws baseline', fixed.map((r) => [`${r.scenario} ${r.variant} p99 µs`, r.cells.agentchat?.p99Us ?? NaN, r.cells['ws-baseline']?.p99Us ?? NaN]), (ref) => ref);
   check('idle memory per connection ≤ 1/3 ws baseline', find('idle').map((r) => [`bytes/conn`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 3);
   check('join 1,000-member channel relay CPU ≤ 1/2 ws baseline', find('join-1000').map((r) => [`ms`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 2);
-  const signed = find('signed');
+  const signed = find('signed').filter((r) => r.variant !== 'max');
   check('signed MSG ≥ 5,000 verified per relay CPU-second', signed.map((r) => [`verified/CPU-s`, 1e6 / a(r), 5000]), (ref) => ref, 'ge');
   const ceiling = signed[0]?.cells.agentchat?.extra.rawVerifyPerCpuS;
   if (ceiling && v.length) v[v.length - 1].detail += ` (node:crypto raw verify ceiling ${fmt(ceiling)}/CPU-s: relay at ${Math.round((1e6 / a(signed[0]) / ceiling) * 100)}% of it)`;
+  check('signed MSGs verified per second at max ≥ 1.8× verifying on the event loop (same run)',
+    [...find('signed'), ...find('signed-raw')].filter((r) => r.variant === 'max')
+      .map((r) => [`${r.scenario} verified/s`, r.cells.agentchat?.ratePerS ?? NaN, r.cells['agentchat-sync-verify']?.ratePerS ?? NaN]), (ref) => 1.8 * ref, 'ge');
+  const coalesce = fan.filter((r) => r.variant.endsWith('paced') && r.cells['agentchat-coalesce'] !== undefined);
+  check(`coalesced (${COALESCE_MS} ms) paced fan-out relay CPU/delivery ≤ 0.6× bare uWS`,
+    coalesce.map((r) => [`${r.scenario} ${r.variant}`, r.cells['agentchat-coalesce']!.metric, r.cells['bare-uws']?.metric ?? NaN]), (ref) => 0.6 * ref);
+  check(`coalesced (${COALESCE_MS} ms) paced fan-out p99 ≤ budget + 2 ms`,
+    coalesce.map((r) => [`${r.scenario} ${r.variant} p99 µs`, r.cells['agentchat-coalesce']!.p99Us, (COALESCE_MS + 2) * 1000]), (ref) => ref);
+  const joinRows = find(JOINS_ID);
+  if (joinRows.length >= 2) {
+    const targets = [...new Set(joinRows.flatMap((r) => Object.keys(r.cells)))] as TargetId[];
+    const exps = targets.map((t) => `${LABEL[t]} ${fmt(scalingExponent(joinRows.map((r) => [Number.parseInt(r.variant, 10), r.cells[t]?.metric ?? NaN])))}`);
+    v.push({ target: `join scaling exponent, relay CPU over ${joinRows.map((r) => Number.parseInt(r.variant, 10)).join('/')} joiners (2 = quadratic)`, pass: null, detail: exps.join('; ') });
+  }
   const cells = rows.flatMap((r) => Object.values(r.cells).filter((c): c is Cell => c !== undefined));
   const failedA = cells.filter((c) => c.target === 'agentchat' && c.failedRuns > 0);
   const failedRefs = cells.filter((c) => c.target !== 'agentchat' && c.failedRuns > 0);

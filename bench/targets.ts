@@ -12,13 +12,18 @@ import { build } from 'esbuild';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const OUT = join(REPO, '.tmp', 'bench');
 
-export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'ws-baseline' | 'bare-uws';
+export type TargetId = 'agentchat' | 'agentchat-sqlite' | 'agentchat-sync-verify' | 'agentchat-coalesce' | 'ws-baseline' | 'bare-uws';
 
 export interface TargetDef {
   id: TargetId;
   label: string;
   /** node arguments (script first). */
   args: string[];
+  /**
+   * What it is measured in (everything when absent): scenario ids, or "scenario variant" for one
+   * phase: a variant of the relay made for one comparison.
+   */
+  only?: string[];
 }
 
 export interface RunningTarget {
@@ -87,8 +92,24 @@ export function ensureRelayCli(forceBuild: boolean): { cli: string | null; reaso
   return { cli, reason: '' };
 }
 
+/** The coalescing budget the agentchat-coalesce target runs with. */
+export const COALESCE_MS = 5;
+
+/** Whether `def` is measured in scenario `scenario` (any phase), or in its phase `variant`. */
+export function measuredIn(def: TargetDef, scenario: string, variant?: string): boolean {
+  if (def.only === undefined) return true;
+  return def.only.some((o) => o === scenario || (variant === undefined ? o.startsWith(`${scenario} `) : o === `${scenario} ${variant}`));
+}
+
 /** All bench traffic comes from 127.0.0.1: the per-address limits are turned off. */
 export const NO_ADDRESS_LIMITS = ['--max-conns-per-ip', '0', '--conn-rate-per-ip', '0', '--max-sessions-per-ip', '0'];
+
+/**
+ * The channels plugin's creation quotas are per address too (20 a minute, 200 alive): the idle,
+ * signed and joins scenarios create hundreds of channels from 127.0.0.1 within seconds.
+ */
+const BENCH_PLUGIN_OPTIONS = { channels: { createsPerMinute: 0, maxCreatedPerIp: 1_000_000 } };
+const pluginOptions = (extra: Record<string, unknown> = {}): string[] => ['--plugin-options', JSON.stringify({ ...BENCH_PLUGIN_OPTIONS, ...extra })];
 
 export function targetDefs(scripts: { baseline: string; bare: string }, cli: string | null, relayExtraArgs: string[], relayNodeArgs: string[] = []): TargetDef[] {
   const defs: TargetDef[] = [];
@@ -98,14 +119,30 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       label: 'agentchat (this relay)',
       // Rate limits raised out of the way; the limiter itself stays in the path.
       // Node flags as `npm start`, the CLI's shebang and the Docker image run it (see scripts/build.mjs).
-      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS, ...relayExtraArgs],
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS, ...pluginOptions(), ...relayExtraArgs],
     });
     // The same relay on its embedded default: history written behind to SQLite in a fresh data dir.
     defs.push({
       id: 'agentchat-sqlite',
       label: 'agentchat (SQLite store)',
-      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS,
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS, ...pluginOptions(),
         '--data-dir', mkdtempSync(join(tmpdir(), 'agentchat-bench-data-')), ...relayExtraArgs],
+    });
+    // The same relay verifying signatures on its event loop (the path before the thread pool), for the signed rows.
+    defs.push({
+      id: 'agentchat-sync-verify',
+      label: 'agentchat (verify on the event loop)',
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
+        ...pluginOptions({ identity: { maxVerifiesInFlight: 0 } }), ...relayExtraArgs],
+      only: ['signed', 'signed-raw'],
+    });
+    // The same relay with coalesced writes on busy channels, for the paced fan-out rows.
+    defs.push({
+      id: 'agentchat-coalesce',
+      label: `agentchat (--coalesce-ms ${COALESCE_MS})`,
+      args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
+        ...pluginOptions(), '--coalesce-ms', String(COALESCE_MS), ...relayExtraArgs],
+      only: ['fanout-100 50k/s paced', 'fanout-1000 50k/s paced', 'fanout-100 50k/s', 'fanout-100-raw 50k/s'],
     });
   }
   defs.push({ id: 'ws-baseline', label: 'ws baseline', args: [scripts.baseline, '--port', '0', '--host', '127.0.0.1'] });

@@ -107,6 +107,7 @@ export const configSchema = section('', {
   slowConsumerCheckMs: ms,
   idleTimeoutSec: count,
   hookTimeoutMs: ms,
+  coalesceMs: count,
   maxHeldFrames: int(1),
   shutdownTimeoutMs: ms,
   // What the CLI decides.
@@ -129,6 +130,7 @@ export const configSchema = section('', {
     logging: section('pluginOptions.logging', { logMessages: flag }),
     identity: section('pluginOptions.identity', {
       allowUnverifiedKeys: flag, verifyTimeoutMs: ms, identifyTimeoutMs: ms, maxRegisteredKeys: int(1), displaceIntervalMs: count, maxReplayEntries: count,
+      maxVerifiesInFlight: count, maxQueuedVerifies: count, maxQueuedVerifyBytes: count,
     }),
     channels: section('pluginOptions.channels', {
       maxInvitesPerChannel: count, maxCreatedPerAgent: count, channelIdleMs: ms, ephemeralChannelIdleMs: ms, maxCreatedPerIp: count, createsPerMinute: count, sweepMs: ms,

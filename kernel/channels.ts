@@ -11,6 +11,10 @@ export class ChannelState implements Channel {
   sinceCheck = 0;
   /** The msg_id of the last MSG routed to this channel (ids are monotonic per channel). */
   lastMsgId = 0;
+  /** Coalesced writes (kernel/coalesce.ts): frames held for the next flush, their bytes, the last publish (ms, monotonic). */
+  held: string[] | null = null;
+  heldBytes = 0;
+  publishedAt = -Infinity;
   constructor(
     readonly name: string,
     readonly inviteOnly: boolean,

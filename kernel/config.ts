@@ -47,6 +47,12 @@ export interface RelayConfig {
   slowConsumerBytes: number;
   /** How often buffered bytes are checked for sockets fed by channel fan-out. */
   slowConsumerCheckMs: number;
+  /**
+   * Coalesced writes on busy channels: a channel that published within this many ms holds its next
+   * frames and publishes them together at most this much later (one write per member instead of
+   * one per frame). 0 (default): every frame is published at once.
+   */
+  coalesceMs: number;
   /** Seconds without traffic before a socket is closed; pings are sent automatically. */
   idleTimeoutSec: number;
 
@@ -78,6 +84,7 @@ export const DEFAULT_CONFIG: Readonly<RelayConfig> = Object.freeze({
   floodWindowMs: 10_000,
   slowConsumerBytes: 1024 * 1024,
   slowConsumerCheckMs: 100,
+  coalesceMs: 0,
   idleTimeoutSec: 120,
   hookTimeoutMs: 2_000,
   maxHeldFrames: 64,

@@ -251,6 +251,7 @@ export class Kernel {
     this.closing = true;
     this.membership.closing = true;
     this.membership.presence.stop();
+    this.outbox.coalescer?.stop();
     for (const session of [...this.sessions.values()]) this.outbox.disconnect(session, CloseCode.GOING_AWAY, 'relay shutting down');
   }
 }

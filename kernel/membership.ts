@@ -121,6 +121,7 @@ export class Membership {
     channel.emptySince = null;
     session.channels.add(name);
     this.outbox.slowConsumers.membershipChanged(session);
+    this.outbox.flushChannel(channel);
     session.ws.subscribe(name);
     this.outbox.send(session, { type: 'JOINED', channel: name, agents: this.memberIds(channel) });
     this.hooks.notify('joined', session, channel, options);
@@ -133,7 +134,7 @@ export class Membership {
     if (!session.channels.has(name)) throw new RelayError(ErrorCode.NOT_INVITED, `you are not a member of ${name}`);
     session.channels.delete(name);
     this.outbox.slowConsumers.membershipChanged(session);
-    session.ws.unsubscribe(name);
+    this.outbox.unsubscribe(session, channel);
     this.outbox.send(session, { type: 'LEFT', channel: name });
     this.removeMember(session, channel, 'leave');
   }
@@ -197,8 +198,11 @@ export class Membership {
     const channel = this.channels.get(name);
     if (channel === undefined || channel.members.size === 0) return;
     const skip = except === null ? undefined : channel.members.get(except);
-    // uWS's ws.publish reaches every subscriber but the socket it is called on.
-    if (skip !== undefined && skip.open) skip.ws.publish(name, text, false);
+    // uWS's ws.publish reaches every subscriber but the socket it is called on; frames held by coalescing go first.
+    if (skip !== undefined && skip.open) {
+      this.outbox.flushChannel(channel);
+      skip.ws.publish(name, text, false);
+    }
     else this.outbox.publishText(channel, text);
   }
 
@@ -263,8 +267,14 @@ export class Membership {
       this.stats.messagesDelivered += channel!.members.size;
     } else {
       target = target as SessionState;
-      this.outbox.sendRaw(target, text);
-      if (target !== session) this.outbox.sendRaw(session, text);
+      if (target === session) {
+        this.outbox.sendRaw(target, text);
+      } else {
+        // Target and echo: converted to bytes once (uWS copies a string's UTF-8 on every send, a Buffer never).
+        const bytes = Buffer.from(text);
+        this.outbox.sendRaw(target, bytes);
+        this.outbox.sendRaw(session, bytes);
+      }
       this.stats.messagesDelivered += target === session ? 1 : 2;
     }
     this.stats.messagesRouted++;

@@ -7,6 +7,7 @@ import { CloseCode, ErrorCode, type AnyErrorCode } from '../protocol/errors.js';
 import type { ErrorFrame } from '../protocol/messages.js';
 import type { ChannelState } from './channels.js';
 import type { RelayConfig } from './config.js';
+import { Coalescer } from './coalesce.js';
 import type { HookRegistry } from './hooks.js';
 import type { SessionState } from './session.js';
 import { SlowConsumerWatch } from './slow-consumers.js';
@@ -24,6 +25,8 @@ export class Outbox {
   /** Set once the uWS app exists (relay.listen). */
   app: TemplatedApp | null = null;
   readonly slowConsumers: SlowConsumerWatch;
+  /** Null unless config.coalesceMs > 0: then busy channels' frames are held and published together. */
+  readonly coalescer: Coalescer | null;
 
   constructor(
     private readonly config: RelayConfig,
@@ -31,10 +34,11 @@ export class Outbox {
     private readonly stats: OutboxStats,
   ) {
     this.slowConsumers = new SlowConsumerWatch(config, (session) => this.slowConsumer(session));
+    this.coalescer = config.coalesceMs > 0 ? new Coalescer(config.coalesceMs, (channel, text) => this.publishNow(channel, text)) : null;
   }
 
-  /** Send serialized text; detects slow consumers on the way. */
-  sendRaw(session: SessionState, text: string): boolean {
+  /** Send serialized text (or its UTF-8, when it goes to several sessions); detects slow consumers on the way. */
+  sendRaw(session: SessionState, text: string | Buffer): boolean {
     if (!session.open) return false;
     const status = session.ws.send(text, false);
     // 1: written, 0: queued behind backpressure, 2: dropped past uWS's hard limit.
@@ -50,8 +54,30 @@ export class Outbox {
     return this.sendRaw(session, JSON.stringify({ ...frame, ts: Date.now() }));
   }
 
-  /** Every fan-out goes through here: one native publish, and the counted slow-consumer checks. */
+  /** Every fan-out goes through here: one native publish (or held, coalescing), and the counted slow-consumer checks. */
   publishText(channel: ChannelState, text: string): void {
+    if (this.coalescer === null) this.publishNow(channel, text);
+    else this.coalescer.publish(channel, text);
+  }
+
+  /** Before a member joins `channel`: what it holds goes to the members it was routed to. */
+  flushChannel(channel: ChannelState): void {
+    if (channel.held !== null) this.coalescer?.flush(channel);
+  }
+
+  /**
+   * A member leaves `channel`. What the channel holds was routed while it was a member: it gets
+   * those frames directly, before anything sent after this; the others through the topic.
+   */
+  unsubscribe(session: SessionState, channel: ChannelState): void {
+    const held = channel.held === null ? null : this.coalescer!.take(channel);
+    session.ws.unsubscribe(channel.name);
+    if (held === null) return;
+    for (let i = 0; i < held.length; i++) this.sendRaw(session, held[i]);
+    for (let i = 0; i < held.length; i++) this.publishNow(channel, held[i]);
+  }
+
+  private publishNow(channel: ChannelState, text: string): void {
     if (this.app === null) return;
     this.app.publish(channel.name, text, false);
     this.slowConsumers.published(channel);

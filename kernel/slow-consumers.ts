@@ -56,14 +56,16 @@ export class SlowConsumerWatch {
     }
   }
 
-  isSlow(session: SessionState): boolean {
-    return session.ws.getBufferedAmount() > this.bound;
+  /** `held`: bytes a coalesced channel holds for this session, which count against its bound. */
+  isSlow(session: SessionState, held = 0): boolean {
+    return session.ws.getBufferedAmount() + held > this.bound;
   }
 
   private checkMembers(channel: ChannelState): void {
     channel.sinceCheck = 0;
+    const held = channel.heldBytes;
     for (const member of channel.members.values()) {
-      if (this.isSlow(member)) this.found(member);
+      if (this.isSlow(member, held)) this.found(member);
     }
   }
 

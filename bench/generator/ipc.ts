@@ -10,6 +10,11 @@ export interface AgentSpec {
   channel?: string;
   /** The channel was created by another agent already: JOIN, do not CREATE_CHANNEL. */
   channelExists?: boolean;
+  /**
+   * A raw-TCP client (generator/raw.ts) instead of `ws`: pre-built frames out, and while a run is
+   * armed with `count`, frames in are counted by their headers (no order, latency or content check).
+   */
+  raw?: boolean;
 }
 
 export interface Sender {
@@ -27,7 +32,7 @@ export type Command =
    * Start a run: per-run counters reset. `flow` (agent key prefixes) turns on progress events
    * every 10 ms: the least any of those agents has received from sender 0.
    */
-  | { op: 'arm'; run: number; flow?: string[] }
+  | { op: 'arm'; run: number; flow?: string[]; count?: boolean }
   | { op: 'count' }
   | { op: 'collect' }
   | { op: 'presign'; run: number; senders: Sender[]; perSender: number; size: number }
@@ -51,6 +56,11 @@ export type Command =
     }
   | { op: 'credit'; allowed: number }
   /**
+   * Signed MSGs at max, self-clocked: each sender keeps `window` of its presigned MSGs in flight
+   * (its own echo from its one-member channel frees a slot) for durationMs or until they run out.
+   */
+  | { op: 'signedMax'; run: number; senders: Sender[]; window: number; durationMs: number }
+  /**
    * DM ping-pong, one ping in flight per pair: ratePerPair > 0 sends ratePerPair × durationMs pings
    * on schedule; 0 sends the next ping as soon as the pong arrives, for durationMs (closed loop).
    */
@@ -69,7 +79,10 @@ export interface ConnectReply {
 export interface Counts {
   run: number;
   received: number;
+  /** Agents announced joining: one per AGENT_JOINED, or the length of a batched one's `agents`. */
   agentJoined: number;
+  /** Batched AGENT_JOINED frames (a relay that batches presence on large channels). */
+  presenceBatches: number;
   joined: number;
   echoes: number;
   pingsSeen: number;

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { authSigningString, msgSigningString } from '../../protocol/signing.js';
 import { normalizeRelayUrl } from '../../protocol/urls.js';
 import { Histogram } from '../stats.js';
+import { maskedFrame, RawSocket } from './raw.js';
 import type {
   AgentSpec,
   CeilingReply,
@@ -42,9 +43,13 @@ interface PingPair {
   nextDue: number;
 }
 
+/** What the worker needs of a socket: a `ws` client or a raw one. */
+type AgentSocket = Pick<WebSocket, 'url' | 'readyState' | 'terminate' | 'once' | 'on'> & { send(data: string | Buffer): void };
+
 class Agent {
   id = '';
-  ws!: WebSocket;
+  ws!: AgentSocket;
+  raw: RawSocket | null = null;
   waiter: Waiter | null = null;
   /** Per-sender next expected seq, valid for run `runId`. */
   next = new Map<number, number>();
@@ -54,7 +59,11 @@ class Agent {
   privateKey: KeyObject | null = null;
   publicPem = '';
   pair: PingPair | null = null;
-  signed: string[] = [];
+  /** Presigned MSG frames: text for a `ws` agent, pre-built frames for a raw one. */
+  signed: Array<string | Buffer> = [];
+  /** Next presigned MSG to send; and, during signedMax, what a received echo does. */
+  signedNext = 0;
+  onEcho: (() => void) | null = null;
 
   constructor(readonly key: string, readonly name: string) {}
 
@@ -95,7 +104,7 @@ interface RunState extends Omit<RunReport, 'hist' | 'agents'> {
 
 function newRun(run: number): RunState {
   return {
-    run, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
+    run, received: 0, agentJoined: 0, presenceBatches: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0,
     orderErrors: 0, stray: 0, replay: 0, other: 0, hist: new Histogram(), lastRecvNs: 0,
     errorCodes: {}, closeCodes: {}, firstError: '',
   };
@@ -116,6 +125,7 @@ function noteError(code: string, message: string): void {
 }
 
 const AGENT_JOINED = Buffer.from('"AGENT_JOINED"');
+const AGENTS_FIELD = Buffer.from('"agents"');
 const AGENT_LEFT = Buffer.from('"AGENT_LEFT"');
 
 function onFrame(a: Agent, data: WebSocket.RawData): void {
@@ -124,7 +134,8 @@ function onFrame(a: Agent, data: WebSocket.RawData): void {
   // parsing, so the generator stays cheaper than the relay it measures. (Bench contents never
   // contain these words; a frame this short cannot be a MSG carrying them by accident.)
   if (data instanceof Buffer && data.length < 200) {
-    if (data.indexOf(AGENT_JOINED) >= 0) {
+    // A batched one (an `agents` list) is parsed below to count its agents.
+    if (data.indexOf(AGENT_JOINED) >= 0 && data.indexOf(AGENTS_FIELD) < 0) {
       run.agentJoined++;
       return;
     }
@@ -141,7 +152,12 @@ function onFrame(a: Agent, data: WebSocket.RawData): void {
     case 'MSG':
       return onMsg(a, m, now);
     case 'AGENT_JOINED':
-      run.agentJoined++;
+      if (Array.isArray(m.agents)) {
+        run.presenceBatches++;
+        run.agentJoined += m.agents.length;
+      } else {
+        run.agentJoined++;
+      }
       return;
     case 'AGENT_LEFT':
       return;
@@ -197,6 +213,7 @@ function onMsg(a: Agent, m: Frame, now: number): void {
     a.next.set(sender, seq + 1);
     if (sender === 0) a.recv0++;
     run.received++;
+    if (a.onEcho !== null && kind === 'S') a.onEcho();
     if (kind === 'B') run.hist.record((now - Number(p[4])) / 1000);
     run.lastRecvNs = now;
   } else if (kind === 'P') {
@@ -234,15 +251,21 @@ function openAgent(url: string, spec: AgentSpec): Promise<Agent> {
     a.publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   }
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: IDENTIFY_TIMEOUT_MS });
+    let ws: AgentSocket;
+    if (spec.raw) {
+      a.raw = new RawSocket(url);
+      ws = a.raw as unknown as AgentSocket;
+    } else {
+      ws = new WebSocket(url, { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: IDENTIFY_TIMEOUT_MS });
+    }
     a.ws = ws;
     ws.on('open', () => resolve(a));
-    ws.on('message', (data) => onFrame(a, data));
-    ws.on('error', (err) => {
+    ws.on('message', (data: WebSocket.RawData) => onFrame(a, data));
+    ws.on('error', (err: Error) => {
       a.fail(err);
       reject(err);
     });
-    ws.on('close', (code) => {
+    ws.on('close', (code: number) => {
       a.fail(new Error(`closed (${code})`));
       if (!a.closedByUs) {
         run.closes++;
@@ -328,7 +351,8 @@ function presign(cmd: Extract<Command, { op: 'presign' }>): number {
       const text = content('S', cmd.run, s.idx, seq, 0, cmd.size);
       const ts = Date.now();
       const sig = sign(null, Buffer.from(msgSigningString(s.to, text, ts)), a.privateKey).toString('base64');
-      a.signed.push(JSON.stringify({ type: 'MSG', to: s.to, content: text, ts, sig }));
+      const frame = JSON.stringify({ type: 'MSG', to: s.to, content: text, ts, sig });
+      a.signed.push(a.raw ? maskedFrame(frame) : frame);
       n++;
     }
   }
@@ -336,7 +360,13 @@ function presign(cmd: Extract<Command, { op: 'presign' }>): number {
 }
 
 function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply> {
-  const senders = cmd.senders.map((s) => ({ a: agentOf(s.key), to: s.to, idx: s.idx, seq: 0 }));
+  const senders = cmd.senders.map((s) => {
+    const a = agentOf(s.key);
+    // A raw sender's receivers only count: one pre-built frame serves every message.
+    const frame = a.raw && cmd.kind === 'B' ? maskedFrame(`{"type":"MSG","to":"${s.to}","content":"${content('B', cmd.run, s.idx, 0, 0, cmd.size)}"}`) : null;
+    return { a, to: s.to, idx: s.idx, seq: 0, frame };
+  });
+  const corked = senders.filter((s) => s.a.raw !== null).map((s) => s.a.raw!);
   const k = senders.length;
   const maxTotal = cmd.maxPerSender * k;
   const rateTotal = cmd.ratePerSender * k; // per second
@@ -378,10 +408,13 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
       const due = tickNs > 0 ? Math.ceil(((Math.floor((now - start) / tickNs) + 1) * tickNs * rateTotal) / 1e9) : Math.floor(((now - start) * rateTotal) / 1e9) + 1;
       const target = flow ? Math.min(allowed, maxTotal) : Math.min(maxTotal, due);
       let n = Math.min(target - total, 256);
+      for (const r of corked) r.cork();
       while (n-- > 0) {
         const s = senders[total % k];
         now = hrNow();
-        if (cmd.kind === 'S') {
+        if (s.frame !== null) {
+          s.a.ws.send(s.frame);
+        } else if (cmd.kind === 'S') {
           s.a.ws.send(s.a.signed[s.seq]);
         } else {
           s.a.ws.send(`{"type":"MSG","to":"${s.to}","content":"${content('B', cmd.run, s.idx, s.seq, now, cmd.size)}"}`);
@@ -391,6 +424,7 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
         s.seq++;
         total++;
       }
+      for (const r of corked) r.uncork();
       if (flow) {
         if (total < Math.min(allowed, maxTotal)) setImmediate(tick);
         else waiting = true;
@@ -403,6 +437,67 @@ function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply
       }
     };
     tick();
+  });
+}
+
+function signedMax(cmd: Extract<Command, { op: 'signedMax' }>): Promise<PublishReply> {
+  const senders = cmd.senders.map((s) => agentOf(s.key));
+  const start = hrNow();
+  const endNs = start + cmd.durationMs * 1e6;
+  let total = 0;
+  let firstNs = 0;
+  let lastNs = 0;
+  return new Promise((resolve) => {
+    let active = senders.length;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      for (const a of senders) a.onEcho = null;
+      resolve({ sent: senders.map((a) => a.signedNext), total, expected: 0, rate: 0, firstNs, lastNs });
+    };
+    // Echoes that stop coming (a loss) must not keep the run open: the bench reports what is missing.
+    const deadline = setTimeout(finish, cmd.durationMs + 5000);
+    // Raw senders write what their echoes freed once per loop turn, in one write each.
+    const due = new Map<RawSocket, Buffer[]>();
+    let flushing = false;
+    const flush = (): void => {
+      flushing = false;
+      for (const [raw, frames] of due) raw.sendMany(frames);
+      due.clear();
+    };
+    const sendNext = (a: Agent): boolean => {
+      const now = hrNow();
+      if (now >= endNs || a.signedNext >= a.signed.length) return false;
+      const frame = a.signed[a.signedNext++];
+      if (a.raw !== null && typeof frame !== 'string') {
+        const list = due.get(a.raw);
+        if (list) list.push(frame);
+        else due.set(a.raw, [frame]);
+        if (!flushing) {
+          flushing = true;
+          setImmediate(flush);
+        }
+      } else {
+        a.ws.send(frame);
+      }
+      if (total === 0) firstNs = now;
+      lastNs = now;
+      total++;
+      return true;
+    };
+    for (const a of senders) {
+      a.signedNext = 0;
+      let stopped = false;
+      a.onEcho = () => {
+        if (!stopped && !sendNext(a)) {
+          stopped = true;
+          if (--active === 0) finish();
+        }
+      };
+      for (let i = 0; i < cmd.window; i++) sendNext(a);
+    }
   });
 }
 
@@ -469,8 +564,8 @@ function ping(cmd: Extract<Command, { op: 'ping' }>): Promise<PingReply> {
 }
 
 function counts(): Counts {
-  const { run: r, received, agentJoined, joined, echoes, pingsSeen, closes, errors } = run;
-  return { run: r, received, agentJoined, joined, echoes, pingsSeen, closes, errors };
+  const { run: r, received, agentJoined, presenceBatches, joined, echoes, pingsSeen, closes, errors } = run;
+  return { run: r, received, agentJoined, presenceBatches, joined, echoes, pingsSeen, closes, errors };
 }
 
 function collect(): RunReport {
@@ -480,10 +575,25 @@ function collect(): RunReport {
 
 const hasPrefix = (key: string, prefixes: string[]): boolean => prefixes.some((p) => key.startsWith(p));
 
-function arm(runId: number, flow: string[] | undefined): void {
+function arm(runId: number, flow: string[] | undefined, count: boolean): void {
   run = newRun(runId);
   if (progressTimer) clearInterval(progressTimer);
   progressTimer = null;
+  for (const a of agents.values()) {
+    const raw = a.raw;
+    if (raw === null) continue;
+    a.runId = runId;
+    a.recv0 = 0;
+    raw.count(count);
+    raw.onCount = count
+      ? (error) => {
+          if (error) return noteError('ERROR', `a relay ERROR frame at raw agent ${a.key} (not parsed)`);
+          run.received++;
+          a.recv0++;
+          a.onEcho?.();
+        }
+      : null;
+  }
   if (!flow) return;
   const members = [...agents.values()].filter((a) => hasPrefix(a.key, flow));
   if (members.length === 0) return;
@@ -541,7 +651,7 @@ async function handle(cmd: Command): Promise<unknown> {
     case 'join':
       return limited(cmd.joins, cmd.concurrency, ([key, channel]) => joinChannel(agentOf(key), channel, cmd.existing));
     case 'arm':
-      arm(cmd.run, cmd.flow);
+      arm(cmd.run, cmd.flow, cmd.count === true);
       return true;
     case 'count':
       return counts();
@@ -556,6 +666,8 @@ async function handle(cmd: Command): Promise<unknown> {
       return undefined;
     case 'ping':
       return ping(cmd);
+    case 'signedMax':
+      return signedMax(cmd);
     case 'close':
       return close(cmd.prefixes);
     case 'verifyCeiling':

@@ -102,14 +102,14 @@ export async function waitFor(
 }
 
 /** The counters every worker report carries, summed across workers. */
-const COUNTERS = ['received', 'agentJoined', 'joined', 'echoes', 'pingsSeen', 'closes', 'errors'] as const;
+const COUNTERS = ['received', 'agentJoined', 'presenceBatches', 'joined', 'echoes', 'pingsSeen', 'closes', 'errors'] as const;
 
 function addCounters(into: Pick<Counts, (typeof COUNTERS)[number]>, from: Counts): void {
   for (const key of COUNTERS) into[key] += from[key];
 }
 
 export function sumCounts(parts: Counts[]): Counts {
-  const t: Counts = { run: parts[0]?.run ?? 0, received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0 };
+  const t: Counts = { run: parts[0]?.run ?? 0, received: 0, agentJoined: 0, presenceBatches: 0, joined: 0, echoes: 0, pingsSeen: 0, closes: 0, errors: 0 };
   for (const p of parts) addCounters(t, p);
   return t;
 }
@@ -117,6 +117,7 @@ export function sumCounts(parts: Counts[]): Counts {
 export interface Merged {
   received: number;
   agentJoined: number;
+  presenceBatches: number;
   joined: number;
   echoes: number;
   pingsSeen: number;
@@ -135,7 +136,7 @@ export interface Merged {
 export async function collect(workers: Worker[]): Promise<Merged> {
   const reports = await Promise.all(workers.map((w) => w.request<RunReport>({ op: 'collect' })));
   const m: Merged = {
-    received: 0, agentJoined: 0, joined: 0, echoes: 0, pingsSeen: 0, orderErrors: 0, stray: 0, replay: 0,
+    received: 0, agentJoined: 0, presenceBatches: 0, joined: 0, echoes: 0, pingsSeen: 0, orderErrors: 0, stray: 0, replay: 0,
     closes: 0, errors: 0, errorCodes: {}, closeCodes: {}, firstError: '', lastRecvNs: 0, hist: new Histogram(),
   };
   for (const r of reports) {

@@ -3,6 +3,8 @@
  * send signed MSGs to their own one-member channel, so the cost is the verify path, not fan-out.
  * Messages are signed before the window opens: the generator's signing never competes with the
  * relay. The ceiling is node:crypto's raw verify rate on this machine, measured in a worker.
+ * Two relays: agentchat (verifying on the libuv thread pool) and the same relay verifying on its
+ * event loop (`maxVerifiesInFlight: 0`, the path before), so `max` compares them in one run.
  */
 import type { CeilingReply, PublishReply, Sender } from '../generator/ipc.js';
 import { waitQuiet } from '../measure.js';
@@ -14,20 +16,25 @@ import {
 
 const AGENTS = 20;
 const CONTENT_CHARS = 100;
+/** At max, MSGs each sender keeps in flight (the relay holds a session's frames behind its pending check). */
+const WINDOW = 8;
+/** Presigned per sender per second of a max run: above what two cores can verify (~8–9k/s each). */
+const MAX_RATE_PER_SENDER = 1000;
 
-export function signedScenario(offered: number): Scenario {
+/** `raw`: senders are raw-TCP clients (generator/raw.ts), max only: the generator then costs the machine least. */
+export function signedScenario(offered: number, raw = false): Scenario {
   return {
-    id: 'signed',
-    title: `signed MSG ${AGENTS} agents`,
+    id: raw ? 'signed-raw' : 'signed',
+    title: `signed MSG ${AGENTS} agents${raw ? ' (raw TCP generator)' : ''}`,
     metricName: 'relay µs CPU / verified signed MSG',
     lowerIsBetter: true,
-    variants: [`${offered / 1000}k/s`],
-    appliesTo: (t) => t === 'agentchat',
-    prepare: (ctx, target) => prepareSigned(ctx, target, offered),
+    variants: raw ? ['max'] : [`${offered / 1000}k/s`, 'max'],
+    appliesTo: (t) => t === 'agentchat' || t === 'agentchat-sync-verify',
+    prepare: (ctx, target) => prepareSigned(ctx, target, offered, raw),
   };
 }
 
-async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): Promise<Prepared> {
+async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number, raw: boolean): Promise<Prepared> {
   const workers = ctx.pool.workers;
   const G = workers.length;
   const tag = ctx.nextRun();
@@ -37,15 +44,17 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
   const sendersOf = (wi: number): Sender[] => mine(wi).map((i) => ({ key: `k${tag}_${i}`, to: channelOf(i), idx: i }));
   const ratePerSender = offered / AGENTS;
 
-  const one = async (durationMs: number): Promise<Measurement> => {
+  const one = async (durationMs: number, max: boolean): Promise<Measurement> => {
     const run = ctx.nextRun();
-    const perSender = Math.max(2, Math.round((ratePerSender * durationMs) / 1000));
-    await Promise.all(workers.map((w, wi) => w.request({ op: 'presign', run, senders: sendersOf(wi), perSender, size: CONTENT_CHARS })));
-    await ctx.pool.all({ op: 'arm', run });
+    const perSender = Math.max(2, Math.round(((max ? MAX_RATE_PER_SENDER : ratePerSender) * durationMs) / 1000));
+    await Promise.all(workers.map((w, wi) => w.request({ op: 'presign', run, senders: sendersOf(wi), perSender, size: CONTENT_CHARS }, 120_000)));
+    await ctx.pool.all({ op: 'arm', run, count: raw });
     const w0 = startWindow(ctx, target);
     const pubs = await Promise.all(
       workers.map((w, wi) =>
-        w.request<PublishReply>({ op: 'publish', run, kind: 'S', senders: sendersOf(wi), ratePerSender, maxPerSender: perSender, durationMs, size: CONTENT_CHARS, window: 0, tickMs: 0 }),
+        max
+          ? w.request<PublishReply>({ op: 'signedMax', run, senders: sendersOf(wi), window: WINDOW, durationMs }, durationMs + 30_000)
+          : w.request<PublishReply>({ op: 'publish', run, kind: 'S', senders: sendersOf(wi), ratePerSender, maxPerSender: perSender, durationMs, size: CONTENT_CHARS, window: 0, tickMs: 0 }),
       ),
     );
     const sent = pubs.reduce((a, p) => a + p.total, 0);
@@ -54,11 +63,11 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
     const m = await collect(workers);
     const perMsgUs = (win.relayCpuS / m.received) * 1e6;
     return measurement(
-      { scenario: 'signed', variant: `${offered / 1000}k/s`, target: target.def.id, rep: ctx.rep },
+      { scenario: raw ? 'signed-raw' : 'signed', variant: max ? 'max' : `${offered / 1000}k/s`, target: target.def.id, rep: ctx.rep },
       {
         metric: perMsgUs, units: m.received, expected: sent, window: win,
         failures: [...deliveryFailures(m, sent), ...pacingFailures(pubs)],
-        ratePerS: m.received / win.wallS, offeredPerS: offered,
+        ratePerS: m.received / win.wallS, offeredPerS: max ? null : offered,
         extra: { verifiedPerRelayCpuS: 1e6 / perMsgUs },
       },
     );
@@ -67,19 +76,19 @@ async function prepareSigned(ctx: Ctx, target: RunningTarget, offered: number): 
   try {
     await connectAll(
       workers, target.url,
-      workers.map((_, wi) => mine(wi).map((i) => ({ key: `k${tag}_${i}`, name: `signer${i}`, signed: true, channel: channelOf(i) }))),
+      workers.map((_, wi) => mine(wi).map((i) => ({ key: `k${tag}_${i}`, name: `signer${i}`, signed: true, channel: channelOf(i), raw }))),
       20, 'signed setup',
     );
     await waitQuiet(target.pid, 2000);
-    await one(ctx.warmMs); // warm-up, not recorded
+    await one(ctx.warmMs, false); // warm-up, not recorded
   } catch (err) {
     await closeAgents(ctx, target, prefixes);
     throw err;
   }
   return {
     measurements: [],
-    run: async () => {
-      const row = await one(ctx.measureMs);
+    run: async (variant) => {
+      const row = await one(ctx.measureMs, variant === 'max');
       // Ceiling: node:crypto raw verifies per CPU-second, measured now on the same (noisy) machine.
       const c = await workers[0].request<CeilingReply>({ op: 'verifyCeiling', ms: ctx.quick ? 300 : 1000 });
       row.extra.rawVerifyPerCpuS = c.verifies / c.cpuS;

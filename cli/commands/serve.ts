@@ -67,6 +67,7 @@ export const SERVE_FLAGS: readonly ServeFlag[] = [
   { flag: 'policy-points', path: 'pluginOptions.policy.points', kind: 'csv', help: `Decisions sent to the policy, of ${POLICY_POINTS.join(',')} (default ${DEFAULT_POLICY_POINTS.join(',')})` },
   { flag: 'policy-timeout', path: 'pluginOptions.policy.timeoutMs', kind: 'number', help: `ms the policy has to answer before the decision fails closed (default ${POLICY_DEFAULTS.timeoutMs})` },
   { flag: 'hook-timeout', path: 'hookTimeoutMs', kind: 'number', help: `ms an async plugin hook has before it fails closed (default ${DEFAULT_CONFIG.hookTimeoutMs})` },
+  { flag: 'coalesce-ms', path: 'coalesceMs', kind: 'number', help: 'Busy channels hold their frames up to this many ms and write them to each member together: less CPU per delivery, up to this much more latency there (default 0: off)' },
   { flag: 'max-conns-per-ip', path: 'pluginOptions.limits.maxConnsPerIp', kind: 'number', help: `Open connections per address, IPv6 per /64; 0 for no limit (default ${LIMITS_DEFAULTS.maxConnsPerIp})` },
   { flag: 'conn-rate-per-ip', path: 'pluginOptions.limits.connRatePerIp', kind: 'number', help: `New connections per second per address, burst twice that; 0 for no limit (default ${LIMITS_DEFAULTS.connRatePerIp})` },
   { flag: 'max-sessions-per-ip', path: 'pluginOptions.limits.maxSessionsPerIp', kind: 'number', help: `Identified sessions per address; 0 for no limit (default ${LIMITS_DEFAULTS.maxSessionsPerIp})` },

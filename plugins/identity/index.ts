@@ -15,6 +15,7 @@ import { behind } from '../committed.js';
 import { KeyRegistry, type RegisteredKey } from './registry.js';
 import { acceptedUrls, acceptsUrl, type AcceptedUrl } from './relay-urls.js';
 import { ReplayCache } from './replay.js';
+import { BUSY, SignatureVerifier, type VerifierStats, type VerifyFn } from './verifier.js';
 
 export interface IdentityOptions {
   /** Admit keys without proof of possession (0.3.x clients do not answer CHALLENGE); sessions are `verified: false`. */
@@ -31,6 +32,17 @@ export interface IdentityOptions {
   displaceIntervalMs?: number;
   /** Signed MSGs remembered to refuse replays (default 500,000; when full, signed MSGs are refused). */
   maxReplayEntries?: number;
+  /**
+   * MSG signatures verified at once on the libuv thread pool, relay-wide (default 4, the libuv pool's threads); more wait in
+   * arrival order. 0 verifies them on the event loop, as before (one core does everything).
+   */
+  maxVerifiesInFlight?: number;
+  /** Signed MSGs waiting for a verification slot, relay-wide (default 4,096); past it, RATE_LIMITED. */
+  maxQueuedVerifies?: number;
+  /** UTF-8 bytes of signed text those may hold, relay-wide (default 8 MiB). */
+  maxQueuedVerifyBytes?: number;
+  /** The thread-pool verify; for tests that hold verifications pending. */
+  verifyFn?: VerifyFn;
   /** The id of a key; for tests that need two keys with one id (grinding is not a test). */
   agentIdOf?: (pem: string, long: boolean) => string;
 }
@@ -65,6 +77,11 @@ export function registeredKey(relay: RelayApi): (agentId: string) => RegisteredK
   return relay.shared<(agentId: string) => RegisteredKey | undefined>('identity.registry', () => () => undefined);
 }
 
+/** The MSG signature verifier's counters (in flight, queued, peaks), or undefined before identity is set up. */
+export function signatureVerifier(relay: RelayApi): Readonly<VerifierStats> | undefined {
+  return relay.shared<{ stats?: VerifierStats }>('identity.verifier', () => ({})).stats;
+}
+
 /** The identity plugin's slot: a session's key, or undefined for an ephemeral agent (or before IDENTIFY). */
 export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
   return relay.sessionSlot<SessionKey>('identity.key');
@@ -78,6 +95,9 @@ export const IDENTITY_DEFAULTS = {
   maxRegisteredKeys: 100_000,
   displaceIntervalMs: 5_000,
   maxReplayEntries: 500_000,
+  maxVerifiesInFlight: 4,
+  maxQueuedVerifies: 4096,
+  maxQueuedVerifyBytes: 8 * 1024 * 1024,
   agentIdOf: agentIdFromPem,
 };
 
@@ -105,6 +125,9 @@ function randomAgentId(): string {
   }
 }
 
+/** What a client is told to wait when the verification queue is full: about what the queue takes to drain. */
+const BUSY_RETRY_MS = 100;
+
 const VERIFY_HOW = 'sign "AGENTCHAT-AUTH|<server>|<nonce>|<url>" with your key, <url> being the relay URL you dialled, normalized';
 
 export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions> {
@@ -128,9 +151,17 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       relay.shared('identity.registry', () => (agentId: string) => registry.owner(agentId));
       const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, options.maxReplayEntries);
       const counts = signatureCounts(relay);
+      const verifier = new SignatureVerifier({
+        maxInFlight: options.maxVerifiesInFlight, maxQueued: options.maxQueuedVerifies, maxQueuedBytes: options.maxQueuedVerifyBytes, verify: options.verifyFn,
+      });
+      const verifierStats = verifier.stats;
+      relay.shared<{ stats?: VerifierStats }>('identity.verifier', () => ({})).stats = verifierStats;
       /** Last displacement per agent id, for the throttle. */
       const displacedAt = new Map<string, number>();
       let ownUrls: AcceptedUrl[] = [];
+      for (const name of ['maxVerifiesInFlight', 'maxQueuedVerifies', 'maxQueuedVerifyBytes'] as const) {
+        if (!Number.isInteger(options[name]) || options[name] < 0) throw new RangeError(`identity option ${name} must be a whole number >= 0, got ${String(options[name])}`);
+      }
       // A bad --public-url is a start-up error, not a VERIFY failure later.
       for (const url of options.publicUrls) normalizeRelayUrl(url);
       relay.hook('listen', (address) => {
@@ -306,18 +337,32 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         if (Math.abs(skew) > MAX_SIGNED_TS_SKEW_MS) {
           return new RelayError(ErrorCode.INVALID_SIGNATURE, `signed ts is ${Math.round(skew / 1000)} s from server time (limit ±300 s); check your clock`);
         }
-        if (!verifySignature(key, msgSigningString(msg.to, msg.content, msg.ts), msg.sig)) {
+        const verdict = verifier.check(key, msgSigningString(msg.to, msg.content, msg.ts), msg.sig);
+        if (verdict === BUSY) {
+          return new RelayError(ErrorCode.RATE_LIMITED, `the relay has ${verifierStats.queued} signed messages waiting to be verified, its limit; retry after ${BUSY_RETRY_MS} ms`, { retry_after_ms: BUSY_RETRY_MS });
+        }
+        if (typeof verdict === 'boolean') return verified(session, msg, verdict, now);
+        // The kernel holds this session's later frames until this settles: its order is kept.
+        // The queue bound keeps the wait far below the hook timeout (4,096 checks drain in well
+        // under a second), so a check is not left to finish after the kernel answered UNAVAILABLE.
+        return verdict.then((ok) => verified(session, msg, ok, Date.now()));
+      });
+
+      /** The rest of a signed MSG's check, once its signature is known good or bad. */
+      const verified = (session: Session, msg: InboundMsg, ok: boolean, now: number): RelayError | undefined => {
+        if (!ok) {
           counts.invalid++;
           return new RelayError(ErrorCode.INVALID_SIGNATURE, 'signature does not verify against your key over JSON.stringify({to, content, ts})');
         }
-        const seen = replays.check(`${session.agentId}|${msg.sig}`, msg.ts, now);
+        const seen = replays.check(`${session.agentId}|${msg.sig}`, msg.ts!, now);
         if (seen === 'replay') {
           counts.replayed++;
           return new RelayError('REPLAYED', 'this signed message was already relayed; sign a new one (with a new ts) to send it again');
         }
         counts.valid++;
         if (seen === 'full') return new RelayError(ErrorCode.UNAVAILABLE, 'the relay is remembering as many signed messages as it can; try again in a minute');
-      });
+        return undefined;
+      };
 
       // A connection that never identifies would hold a session slot forever (pings keep it
       // alive). Connections queue in connect order, which is deadline order: a timer closes
