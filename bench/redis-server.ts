@@ -1,6 +1,7 @@
 /**
- * A throwaway redis-server for the bench: a free loopback port, no persistence, its own temp
- * dir, stopped by the caller. The tests have their own (test/helpers/redis.ts, tied to ava).
+ * A throwaway redis-server (Debian's) on a free loopback port, in its own temp dir: for the
+ * bench, and under the tests' ava wrapper (test/helpers/redis.ts). One place knows how to
+ * start one and tell when it is ready.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,7 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Why the bench cannot start Redis here, or null when redis-server is installed. */
+/** Why Redis cannot be started here, or null when redis-server is installed. */
 export function redisMissing(): string | null {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   return probe.status === 0 ? null : 'redis-server is not installed (apt-get install redis-server; .ci/run installs it)';
@@ -22,6 +23,11 @@ export interface BenchRedis {
   stop(): Promise<void>;
 }
 
+export interface LaunchOptions {
+  /** Turn on AOF (appendfsync always), so data survives a restart. */
+  appendOnly?: boolean;
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
@@ -31,27 +37,42 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startBenchRedis(): Promise<BenchRedis> {
-  const dir = mkdtempSync(join(tmpdir(), 'agentchat-bench-redis-'));
-  const port = await freePort();
+/** Start redis-server on `port` with its files in `dir`; resolves once it accepts connections. */
+export function launchRedis(port: number, dir: string, options: LaunchOptions = {}): Promise<ChildProcess> {
   const child = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+    '--appendonly', options.appendOnly ? 'yes' : 'no', '--appendfsync', 'always',
     '--protected-mode', 'no', '--loglevel', 'notice', '--logfile', '',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     let output = '';
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      // The notice-level ready line says the listener is up.
       if (/Ready to accept connections/.test(output)) {
         child.stdout!.off('data', onData);
         child.stdout!.resume();
-        resolve();
+        resolve(child);
       }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready: ${output.trim()}`)));
   });
+}
+
+/** Signal a child and wait for its exit (at once if it has exited already). */
+export async function ended(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exit = once(child, 'exit');
+  child.kill(signal);
+  await exit;
+}
+
+export async function startBenchRedis(): Promise<BenchRedis> {
+  const dir = mkdtempSync(join(tmpdir(), 'agentchat-bench-redis-'));
+  const port = await freePort();
+  const child = await launchRedis(port, dir);
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -61,11 +82,4 @@ export async function startBenchRedis(): Promise<BenchRedis> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-async function ended(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exit = once(child, 'exit');
-  child.kill('SIGKILL');
-  await exit;
 }

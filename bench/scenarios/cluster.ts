@@ -16,12 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Worker } from '../generator/pool.js';
-import type { AgentSpec, ConnectReply, ProgressEvent, PublishReply } from '../generator/ipc.js';
+import type { AgentSpec, ConnectReply, PublishReply } from '../generator/ipc.js';
 import { machineCpu, cpuOf } from '../proc.js';
 import { redisMissing, startBenchRedis, type BenchRedis } from '../redis-server.js';
 import { median, minMax } from '../stats.js';
 import { NO_ADDRESS_LIMITS, startTarget, type RunningTarget } from '../targets.js';
-import { closeAgents, collect, deliveryFailures, pacingFailures, waitFor, type Ctx } from './common.js';
+import { closeAgents, collect, creditAtMax, deliveryFailures, pacingFailures, stopCredit, waitFor, type Ctx } from './common.js';
 
 const SUBSCRIBERS = 100;
 const MEMBERS = SUBSCRIBERS + 1;
@@ -212,22 +212,7 @@ async function fanout(ctx: ClusterCtx, setup: Started, offered: number, duration
 
     const run = ctx.nextRun();
     const max = offered === 0;
-    const mins = new Map<number, number>();
-    let allowed = FLOW_WINDOW;
-    if (max) {
-      for (const w of hosting) {
-        w.onProgress = (e: ProgressEvent) => {
-          if (e.run !== run) return;
-          mins.set(w.index, e.min);
-          if (mins.size < hosting.length) return;
-          const next = Math.min(...mins.values()) + FLOW_WINDOW;
-          if (next > allowed) {
-            allowed = next;
-            pubWorker.tell({ op: 'credit', allowed });
-          }
-        };
-      }
-    }
+    if (max) creditAtMax(hosting, pubWorker, run, FLOW_WINDOW);
     await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined });
     const ratePerSender = max ? 0 : offered / MEMBERS;
     const maxPerSender = max ? 10_000_000 : Math.max(2, Math.round((ratePerSender * durationMs) / 1000));
@@ -248,10 +233,7 @@ async function fanout(ctx: ClusterCtx, setup: Started, offered: number, duration
     const genS = ctx.pool.pids.reduce((s, pid) => s + best(pid), 0) - gen0;
     const machineCores = (machineCpu().busyS - machine0.busyS) / wallS;
     const m = await collect(workers);
-    if (max) {
-      await ctx.pool.all({ op: 'arm', run: ctx.nextRun() });
-      for (const w of hosting) w.onProgress = null;
-    }
+    if (max) await stopCredit(ctx, hosting);
     const failures = [...deliveryFailures(m, expected), ...pacingFailures([pub])];
     return {
       ok: failures.length === 0,

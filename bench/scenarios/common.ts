@@ -1,6 +1,6 @@
 /** What every scenario shares: the context it runs in, its result row, and the drain/verify steps. */
 import type { Pool, Worker } from '../generator/pool.js';
-import type { AgentSpec, ConnectReply, Counts, PublishReply, RunReport } from '../generator/ipc.js';
+import type { AgentSpec, ConnectReply, Counts, ProgressEvent, PublishReply, RunReport } from '../generator/ipc.js';
 import { snap, sleep, waitQuiet, windowOf, type Snap, type Window } from '../measure.js';
 import { Histogram } from '../stats.js';
 import type { RunningTarget, TargetId } from '../targets.js';
@@ -234,4 +234,31 @@ export function pacingFailures(pubs: Array<Pick<PublishReply, 'total' | 'expecte
     }
   }
   return f;
+}
+
+/**
+ * Flow control at max: the publisher may stay `window` messages ahead of the slowest member,
+ * as the hosting workers report their progress for `run`. Ended by `stopCredit`.
+ */
+export function creditAtMax(hosting: readonly Worker[], publisher: Worker, run: number, window: number): void {
+  const mins = new Map<number, number>();
+  let allowed = window;
+  for (const w of hosting) {
+    w.onProgress = (e: ProgressEvent) => {
+      if (e.run !== run) return;
+      mins.set(w.index, e.min);
+      if (mins.size < hosting.length) return;
+      const next = Math.min(...mins.values()) + window;
+      if (next > allowed) {
+        allowed = next;
+        publisher.tell({ op: 'credit', allowed });
+      }
+    };
+  }
+}
+
+/** Stop the progress events of a max run (after collect: arming resets the counters). */
+export async function stopCredit(ctx: Ctx, hosting: readonly Worker[]): Promise<void> {
+  await ctx.pool.all({ op: 'arm', run: ctx.nextRun() });
+  for (const w of hosting) w.onProgress = null;
 }

@@ -4,11 +4,11 @@
  * publisher's own echo included: members = N + 1). Preparing with N = 1,000 also measures
  * joining a 1,000-member channel.
  */
-import type { ProgressEvent, PublishReply } from '../generator/ipc.js';
+import type { PublishReply } from '../generator/ipc.js';
 import { waitQuiet } from '../measure.js';
 import type { RunningTarget } from '../targets.js';
 import {
-  closeAgents, collect, connectAll, deliveryFailures, endWindow, measurement, pacingFailures, spread, startWindow, waitFor,
+  closeAgents, collect, connectAll, creditAtMax, deliveryFailures, endWindow, measurement, pacingFailures, spread, startWindow, stopCredit, waitFor,
   type Ctx, type Measurement, type Prepared, type Scenario,
 } from './common.js';
 
@@ -90,22 +90,7 @@ async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions):
     // Flow control at max: the publisher stays at most `window` messages ahead of the slowest
     // member (25k frames in flight at most), so no relay buffer nears the 1 MiB slow-consumer limit.
     const window = Math.max(10, Math.min(250, Math.round(25_000 / o.subscribers)));
-    const mins = new Map<number, number>();
-    let allowed = window;
-    if (max) {
-      for (const w of hosting) {
-        w.onProgress = (e: ProgressEvent) => {
-          if (e.run !== run) return;
-          mins.set(w.index, e.min);
-          if (mins.size < hosting.length) return;
-          const next = Math.min(...mins.values()) + window;
-          if (next > allowed) {
-            allowed = next;
-            pubWorker.tell({ op: 'credit', allowed });
-          }
-        };
-      }
-    }
+    if (max) creditAtMax(hosting, pubWorker, run, window);
     await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined, count: o.raw === true });
     const ratePerSender = max ? 0 : offered / members;
     const maxPerSender = max ? 10_000_000 : Math.max(2, Math.round((ratePerSender * durationMs) / 1000));
@@ -118,11 +103,7 @@ async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions):
     await waitFor(workers, (c) => c.received >= expected);
     const win = endWindow(ctx, target, w0);
     const m = await collect(workers);
-    if (max) {
-      // Stop the progress events (after collect: arming resets the counters).
-      await ctx.pool.all({ op: 'arm', run: ctx.nextRun() });
-      for (const w of hosting) w.onProgress = null;
-    }
+    if (max) await stopCredit(ctx, hosting);
     const failures = [...deliveryFailures(m, expected), ...pacingFailures([pub])];
     return measurement(
       { ...base, scenario: idOf(o), variant },
