@@ -20,6 +20,16 @@ const NO_OPTIONS: JoinOptions = Object.freeze({});
 /** A DM target connected to another relay of the cluster. */
 const ELSEWHERE = Symbol('elsewhere');
 
+/**
+ * The MSG a validated frame becomes. `msg_id` is in the literal even when not known yet (a
+ * cluster's Redis assigns it): JSON leaves an undefined field out, and the object keeps one shape.
+ */
+function msgFrame(from: string, msg: InboundMsg, msgId: number | undefined): MsgFrame {
+  return msg.sig === undefined
+    ? { type: 'MSG', from, to: msg.to, content: msg.content, ts: Date.now(), msg_id: msgId }
+    : { type: 'MSG', from, to: msg.to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts, msg_id: msgId };
+}
+
 export interface MembershipStats {
   messagesRouted: number;
   messagesDelivered: number;
@@ -198,11 +208,7 @@ export class Membership {
     const channel = this.channels.get(name);
     if (channel === undefined || channel.members.size === 0) return;
     const skip = except === null ? undefined : channel.members.get(except);
-    // uWS's ws.publish reaches every subscriber but the socket it is called on; frames held by coalescing go first.
-    if (skip !== undefined && skip.open) {
-      this.outbox.flushChannel(channel);
-      skip.ws.publish(name, text, false);
-    }
+    if (skip !== undefined && skip.open) this.outbox.publishExcept(channel, skip, text);
     else this.outbox.publishText(channel, text);
   }
 
@@ -253,20 +259,15 @@ export class Membership {
   }
 
   private deliver(session: SessionState, msg: InboundMsg, target: SessionState | null | typeof ELSEWHERE): void | Promise<void> {
-    if (this.cluster !== null && (target === null || target === ELSEWHERE)) return this.throughCluster(this.cluster, session, msg, target);
-    const to = msg.to;
-    const channel = target === null ? this.channels.get(to)! : null;
-    const msgId = channel === null ? this.nextDmId() : ++channel.lastMsgId;
-    const frame: MsgFrame =
-      msg.sig === undefined
-        ? { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), msg_id: msgId }
-        : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts, msg_id: msgId };
+    // ELSEWHERE only exists in a cluster, where channel MSGs also go through it.
+    if (target === ELSEWHERE || (target === null && this.cluster !== null)) return this.throughCluster(this.cluster!, session, msg, target);
+    const channel = target === null ? this.channels.get(msg.to)! : null;
+    const frame = msgFrame(session.agentId!, msg, channel === null ? this.nextDmId() : ++channel.lastMsgId);
     const text = JSON.stringify(frame);
     if (target === null) {
       this.outbox.publishText(channel!, text);
       this.stats.messagesDelivered += channel!.members.size;
     } else {
-      target = target as SessionState;
       if (target === session) {
         this.outbox.sendRaw(target, text);
       } else {
@@ -308,18 +309,16 @@ export class Membership {
    */
   private async deliverThroughCluster(cluster: ClusterLink, session: SessionState, msg: InboundMsg, target: null | typeof ELSEWHERE): Promise<void> {
     const to = msg.to;
-    const frame: MsgFrame =
-      msg.sig === undefined
-        ? { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now() }
-        : { type: 'MSG', from: session.agentId!, to, content: msg.content, ts: Date.now(), sig: msg.sig, sig_ts: msg.ts };
+    // A channel's msg_id comes from the cluster; a DM's from this relay's clock, as without one.
+    const frame = msgFrame(session.agentId!, msg, target === null ? undefined : this.nextDmId());
     if (target === null) {
       const body = JSON.stringify(frame);
       const msgId = await cluster.publish(this.channels.get(to)!, body);
+      frame.msg_id = msgId;
       this.stats.messagesRouted++;
-      this.hooks.notify('delivered', session, { ...frame, msg_id: msgId }, `{"msg_id":${msgId},${body.slice(1)}`);
+      this.hooks.notify('delivered', session, frame, `{"msg_id":${msgId},${body.slice(1)}`);
       return;
     }
-    frame.msg_id = this.nextDmId();
     const text = JSON.stringify(frame);
     if (!(await cluster.forward(to, text))) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${to} is not connected`);
     this.outbox.sendRaw(session, text);

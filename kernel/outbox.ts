@@ -77,6 +77,13 @@ export class Outbox {
     for (let i = 0; i < held.length; i++) this.publishNow(channel, held[i]);
   }
 
+  /** A fan-out that leaves out one member (uWS's ws.publish skips its own socket); what the channel holds goes first. */
+  publishExcept(channel: ChannelState, except: SessionState, text: string): void {
+    this.flushChannel(channel);
+    except.ws.publish(channel.name, text, false);
+    this.slowConsumers.published(channel);
+  }
+
   private publishNow(channel: ChannelState, text: string): void {
     if (this.app === null) return;
     this.app.publish(channel.name, text, false);
