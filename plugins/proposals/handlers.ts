@@ -50,11 +50,10 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
     if (msg.to === from) throw new RelayError(ErrorCode.INVALID_MSG, 'a proposal needs another agent: "to" is your own id');
     const target = relay.sessions.byAgentId(msg.to);
     // In a cluster the recipient may be on another relay: its key is the one the registry holds for its id.
-    const elsewhere = target === undefined && relay.cluster !== null && (await relay.cluster.online(msg.to)) ? registeredKey(relay)(msg.to) : undefined;
-    if (target === undefined && elsewhere === undefined) {
-      if (relay.cluster !== null && (await relay.cluster.online(msg.to))) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
-      throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
-    }
+    const online = target !== undefined || (relay.cluster !== null && (await relay.cluster.online(msg.to)));
+    if (!online) throw new RelayError(ErrorCode.AGENT_NOT_FOUND, `agent ${msg.to} is not connected; a proposal is delivered only to a connected agent`);
+    const elsewhere = target === undefined ? registeredKey(relay)(msg.to) : undefined;
+    if (target === undefined && elsewhere === undefined) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     // An ephemeral agent could never sign an answer, and its id never comes back.
     if (target !== undefined && !signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     const fields = signedFields(msg);
