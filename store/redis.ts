@@ -21,8 +21,19 @@ export interface RedisStoreOptions {
 /** A change another relay made to a namespace: the new value, or undefined when deleted. */
 export type ChangeListener = (key: string, value: StoredValue | undefined) => void;
 
-/** Members of a log's sorted set: `<seq>|<at>|<JSON value>`; seq first keeps members unique. */
-export function logMember(seq: number, at: number, json: string): string {
+/**
+ * Where a namespace's data lives, for the one writer outside this file that must write it
+ * atomically with its own commands: the cluster's publish script appends channel history here.
+ */
+export const redisKeys = {
+  /** The sorted set of one stream's entries. */
+  log: (prefix: string, namespace: string, stream: string) => `${prefix}l:${namespace}:${stream}`,
+  /** The hash of each stream's last seq (a channel's msg_id counter, for 'history'). */
+  lastSeqs: (prefix: string, namespace: string) => `${prefix}s:${namespace}`,
+} as const;
+
+/** Members of a log's sorted set: `<seq>|<at>|<JSON value>`; seq first keeps members unique (the cluster's PUBLISH_MSG script writes the same). */
+function logMember(seq: number, at: number, json: string): string {
   return `${seq}|${at}|${json}`;
 }
 
@@ -67,17 +78,11 @@ class RedisNamespace implements StoreNamespace {
 
   constructor(private readonly store: RedisStore, readonly name: string) {
     this.records = `${store.prefix}r:${name}`;
-    this.lastSeqs = `${store.prefix}s:${name}`;
+    this.lastSeqs = redisKeys.lastSeqs(store.prefix, name);
   }
 
-  /** The sorted set of a stream's entries. */
-  logKey(stream: string): string {
-    return `${this.store.prefix}l:${this.name}:${stream}`;
-  }
-
-  /** The hash holding each stream's last seq (the cluster's msg_id counters live here). */
-  get lastSeqKey(): string {
-    return this.lastSeqs;
+  private logKey(stream: string): string {
+    return redisKeys.log(this.store.prefix, this.name, stream);
   }
 
   async get<T extends StoredValue>(key: string): Promise<T | undefined> {

@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Channel, ClusterLink, Plugin, RelayApi } from '../../kernel/types.js';
 import { RelayError } from '../../kernel/types.js';
 import { CloseCode, ErrorCode } from '../../protocol/errors.js';
-import { redisConnectionOptions } from '../../store/redis.js';
+import { redisConnectionOptions, redisKeys } from '../../store/redis.js';
 import { sessionKeys } from '../identity/index.js';
 import { FORWARD, PRESENCE, PUBLISH_MSG, RELEASE } from './scripts.js';
 
@@ -94,8 +94,9 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
       const log = relay.logger;
 
       const K = {
-        lastSeq: `${p}s:history`,
-        log: (channel: string) => `${p}l:history:${channel}`,
+        // The history plugin's log in the Redis store: the publish script appends to it.
+        lastSeq: redisKeys.lastSeqs(p, 'history'),
+        log: (channel: string) => redisKeys.log(p, 'history', channel),
         topic: (channel: string) => `${p}ch:${channel}`,
         members: (channel: string) => `${p}m:${channel}`,
         relayChannels: (relay: string) => `${p}rc:${relay}`,
@@ -313,20 +314,30 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
 
       // ---- liveness: heartbeats, and the clean-up of relays that died -------------
 
-      /** Remove a relay's sessions from presence, telling every channel it had members in. */
-      const reap = async (dead: string) => {
-        for (const channel of await commands.smembers(K.relayChannels(dead))) {
-          const members = await commands.hgetall(K.members(channel));
-          for (const [agent, holder] of Object.entries(members)) {
-            if (holder !== dead) continue;
+      /**
+       * Take out of presence the agents `holder` is listed with but no longer has (`here` says
+       * which it still has), telling each of their channels (AGENT_LEFT), and forget where the
+       * ones no longer `connected` were. Returns how many left channels.
+       */
+      const leaveFor = async (holder: string, here: (channel: string, agent: string) => boolean, connected: (agent: string) => boolean): Promise<number> => {
+        let left = 0;
+        for (const channel of await commands.smembers(K.relayChannels(holder))) {
+          for (const [agent, at] of Object.entries(await commands.hgetall(K.members(channel)))) {
+            if (at !== holder || here(channel, agent)) continue;
             const text = JSON.stringify({ type: 'AGENT_LEFT', channel, agent, name: null, ts: Date.now() });
-            await run(PRESENCE, 2, K.members(channel), K.relayChannels(dead), dead, 'l', K.topic(channel), `P${dead} - ${text}`, channel, agent);
-            counts.reaped++;
+            await run(PRESENCE, 2, K.members(channel), K.relayChannels(holder), holder, 'l', K.topic(channel), `P${holder} - ${text}`, channel, agent);
+            left++;
           }
         }
         const located = await commands.hgetall(K.agents);
-        const gone = Object.keys(located).filter((agent) => located[agent] === dead);
+        const gone = Object.keys(located).filter((agent) => located[agent] === holder && !connected(agent));
         if (gone.length > 0) await commands.hdel(K.agents, ...gone);
+        return left;
+      };
+
+      /** Remove a relay's sessions from presence, telling every channel it had members in. */
+      const reap = async (dead: string) => {
+        counts.reaped += await leaveFor(dead, () => false, () => false);
         await commands.multi().del(K.relayChannels(dead)).zrem(K.relays, dead).exec();
       };
 
@@ -374,17 +385,7 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
         }
         await batch.exec();
         // Who left while Redis was away: still listed as here, no longer here.
-        for (const name of await commands.smembers(K.relayChannels(me))) {
-          const local = relay.channels.get(name)?.members;
-          for (const [agent, holder] of Object.entries(await commands.hgetall(K.members(name)))) {
-            if (holder !== me || local?.has(agent) === true) continue;
-            const text = JSON.stringify({ type: 'AGENT_LEFT', channel: name, agent, name: null, ts: Date.now() });
-            await run(PRESENCE, 2, K.members(name), K.relayChannels(me), me, 'l', K.topic(name), `P${me} - ${text}`, name, agent);
-          }
-        }
-        const located = await commands.hgetall(K.agents);
-        const gone = Object.keys(located).filter((agent) => located[agent] === me && relay.sessions.byAgentId(agent) === undefined);
-        if (gone.length > 0) await commands.hdel(K.agents, ...gone);
+        await leaveFor(me, (channel, agent) => relay.channels.get(channel)?.members.has(agent) === true, (agent) => relay.sessions.byAgentId(agent) !== undefined);
         for (const [channel, entry] of interest) await loadRemote(channel, entry.remote);
       };
 
