@@ -198,21 +198,23 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
         interest.set(channel, entry);
         entry.ready.catch(() => {
           // Not subscribed: the next join tries again.
-          if (interest.get(channel) === made) interest.delete(channel);
-          if (made.subscribed) {
-            counts.subscriptions--;
-            void subscriber.unsubscribe(K.topic(channel)).catch(() => {});
-          }
+          if (interest.get(channel) !== made) return;
+          if (made.subscribed) unsubscribe(channel);
+          else interest.delete(channel);
         });
         return entry;
       };
 
+      /** Stop hearing a channel this relay subscribed to. */
+      const unsubscribe = (name: string) => {
+        interest.delete(name);
+        counts.subscriptions--;
+        void subscriber.unsubscribe(K.topic(name)).catch(() => {});
+      };
+
       const unsubscribeIfEmpty = (channel: Channel) => {
         const entry = interest.get(channel.name);
-        if (entry === undefined || channel.members.size > 0 || !entry.subscribed) return;
-        interest.delete(channel.name);
-        counts.subscriptions--;
-        void subscriber.unsubscribe(K.topic(channel.name)).catch(() => {});
+        if (entry !== undefined && channel.members.size === 0 && entry.subscribed) unsubscribe(channel.name);
       };
 
       // A join waits until this relay hears the channel: from then on no message is missed.
@@ -348,11 +350,7 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
         // Topics a refused or abandoned JOIN left subscribed, with nobody here.
         for (const [name, entry] of interest) {
           const channel = relay.channels.get(name);
-          if (entry.subscribed && (channel === undefined || channel.members.size === 0) && Date.now() - entry.touched > options.deadAfterMs) {
-            interest.delete(name);
-            counts.subscriptions--;
-            void subscriber.unsubscribe(K.topic(name)).catch(() => {});
-          }
+          if (entry.subscribed && (channel === undefined || channel.members.size === 0) && Date.now() - entry.touched > options.deadAfterMs) unsubscribe(name);
         }
         void (async () => {
           const dead = await commands.zrangebyscore(K.relays, '-inf', Date.now() - options.deadAfterMs);
