@@ -23,9 +23,9 @@ import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import type { Channel, ClusterLink, Plugin, RelayApi } from '../../kernel/types.js';
 import { RelayError } from '../../kernel/types.js';
-import { CloseCode, ErrorCode } from '../../protocol/errors.js';
+import { ErrorCode } from '../../protocol/errors.js';
 import { redisConnectionOptions, redisKeys } from '../../store/redis.js';
-import { sessionKeys } from '../identity/index.js';
+import { displace, sessionKeys } from '../identity/index.js';
 import { FORWARD, PRESENCE, PUBLISH_MSG, RELEASE } from './scripts.js';
 
 export interface ClusterOptions {
@@ -160,9 +160,7 @@ export function cluster(defaults: ClusterOptions = {}): Plugin<ClusterOptions> {
           relay.deliverDirect(agentId, message.slice(space + 1));
         } else if (kind === 88 /* X */) {
           const older = relay.sessions.byAgentId(agentId);
-          if (older === undefined) return;
-          relay.send(older, { type: 'SESSION_DISPLACED', reason: 'a newer session proved the same key on another relay of this cluster; this one is closed (do not reconnect automatically)' });
-          relay.disconnect(older, CloseCode.DISPLACED, 'displaced by a newer session');
+          if (older !== undefined) displace(relay, older, 'on another relay of this cluster');
         }
       };
 

@@ -82,6 +82,12 @@ export function signatureVerifier(relay: RelayApi): Readonly<VerifierStats> | un
   return relay.shared<{ stats?: VerifierStats }>('identity.verifier', () => ({})).stats;
 }
 
+/** Tell a session a newer one proved its key (`where`: e.g. "on another relay of this cluster"), and close it with 4001. */
+export function displace(relay: RelayApi, older: Session, where = ''): void {
+  relay.send(older, { type: 'SESSION_DISPLACED', reason: `a newer session proved the same key${where === '' ? '' : ` ${where}`}; this one is closed (do not reconnect automatically)` });
+  relay.disconnect(older, CloseCode.DISPLACED, 'displaced by a newer session');
+}
+
 /** The identity plugin's slot: a session's key, or undefined for an ephemeral agent (or before IDENTIFY). */
 export function sessionKeys(relay: RelayApi): SessionSlot<SessionKey> {
   return relay.sessionSlot<SessionKey>('identity.key');
@@ -227,8 +233,7 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           throw new RelayError(ErrorCode.RATE_LIMITED, `${agentId} took over its own session ${Math.round((now - last) / 1000)} s ago; two copies of this agent are fighting over it: stop one, or retry after ${wait} ms`, { retry_after_ms: wait });
         }
         displacedAt.set(agentId, now);
-        relay.send(older, { type: 'SESSION_DISPLACED', reason: 'a newer session proved the same key; this one is closed (do not reconnect automatically)' });
-        relay.disconnect(older, CloseCode.DISPLACED, 'displaced by a newer session');
+        displace(relay, older);
       };
       relay.every(Math.max(1_000, displaceIntervalMs), () => {
         const cutoff = Date.now() - displaceIntervalMs;
