@@ -128,12 +128,12 @@ export function targetDefs(scripts: { baseline: string; bare: string }, cli: str
       args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', ...NO_ADDRESS_LIMITS, ...pluginOptions(),
         '--data-dir', mkdtempSync(join(tmpdir(), 'agentchat-bench-data-')), ...relayExtraArgs],
     });
-    // The same relay verifying signatures on its event loop (the path before the thread pool), for the signed rows.
+    // The same relay verifying signatures as it did before: node:crypto on its event loop. For the signed rows.
     defs.push({
       id: 'agentchat-sync-verify',
-      label: 'agentchat (verify on the event loop)',
+      label: 'agentchat (node:crypto on the event loop)',
       args: ['--max-semi-space-size=2', ...relayNodeArgs, cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--rate-per-sec', '1000000', '--rate-burst', '1000000', '--memory', ...NO_ADDRESS_LIMITS,
-        ...pluginOptions({ identity: { maxVerifiesInFlight: 0 } }), ...relayExtraArgs],
+        ...pluginOptions({ identity: { maxVerifiesInFlight: 0, ed25519: 'node:crypto' } }), ...relayExtraArgs],
       only: ['signed', 'signed-raw'],
     });
     // The same relay with coalesced writes on busy channels, for the paced fan-out rows.

@@ -130,7 +130,8 @@ export const configSchema = section('', {
     logging: section('pluginOptions.logging', { logMessages: flag }),
     identity: section('pluginOptions.identity', {
       allowUnverifiedKeys: flag, verifyTimeoutMs: ms, identifyTimeoutMs: ms, maxRegisteredKeys: int(1), displaceIntervalMs: count, maxReplayEntries: count,
-      maxVerifiesInFlight: count, maxQueuedVerifies: count, maxQueuedVerifyBytes: count,
+      maxVerifiesInFlight: count, maxQueuedVerifies: count, maxQueuedVerifyBytes: count, verifyThreads: int(1), verifyInlineWhenIdle: flag,
+      ed25519: z.enum(['auto', 'node:crypto'], { error: 'must be "auto" (libsodium when it loads) or "node:crypto"' }),
     }),
     channels: section('pluginOptions.channels', {
       maxInvitesPerChannel: count, maxCreatedPerAgent: count, channelIdleMs: ms, ephemeralChannelIdleMs: ms, maxCreatedPerIp: count, createsPerMinute: count, sweepMs: ms,

@@ -36,8 +36,9 @@ const utf8 = new TextDecoder();
 
 export class Dispatcher {
   private readonly types = new Map<string, Registered>();
-  /** Whether any plugin hooks `frame` (looked up once, at listen). */
+  /** Whether any plugin hooks `frame`, `held` (looked up once, at listen). */
   private frameHooks = false;
+  private heldHooks = false;
 
   constructor(
     private readonly config: RelayConfig,
@@ -72,6 +73,7 @@ export class Dispatcher {
   /** Called once every plugin is set up. */
   ready(): void {
     this.frameHooks = this.hooks.has('frame');
+    this.heldHooks = this.hooks.has('held');
   }
 
   /** A frame from uWS. Its buffer is valid only during this call: it is decoded (or refused) at once. */
@@ -90,6 +92,7 @@ export class Dispatcher {
       this.run(session, text);
     } else if (held.length < this.config.maxHeldFrames) {
       held.push(text);
+      if (this.heldHooks) this.hooks.notify('held', session, text);
     } else {
       this.outbox.refuse(session, ErrorCode.RATE_LIMITED,
         `${held.length} frames are already waiting for an earlier request of yours to finish; wait for its answer before sending more`);

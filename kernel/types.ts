@@ -177,6 +177,12 @@ export interface HookMap {
   identified: (session: Session) => void;
   /** A validated client frame of any type, before its owner's handler (after auth and rate checks). */
   frame: (session: Session, type: string, frame: InboundFrame) => VetoResult;
+  /**
+   * A frame arrived while an earlier frame of the session is pending: it waits, in order, and is
+   * decoded and handled later. `text` is its raw JSON, not yet validated. An observer may start
+   * work the frame will need (identity starts checking its signature), never answer it.
+   */
+  held: (session: Session, text: string) => void;
   /** About to join `channel` (it exists; the session is not yet a member). */
   join: (session: Session, channel: Channel, options: Readonly<JoinOptions>) => VetoResult;
   /** Joined: JOINED was sent and the others were told. History replays go here, as `options` asks. */

@@ -25,7 +25,7 @@ const common = {
   sourcemap: true,
   absWorkingDir: root,
   // Native or optional: installed as runtime dependencies, loaded from node_modules.
-  external: ['uWebSockets.js', 'ws', 'bufferutil', 'utf-8-validate', 'better-sqlite3'],
+  external: ['uWebSockets.js', 'ws', 'bufferutil', 'utf-8-validate', 'better-sqlite3', 'sodium-native'],
   logLevel: 'warning',
 };
 

@@ -49,7 +49,7 @@ test('GET / with Accept: application/json is the relay information document; oth
 });
 
 test('/metrics is Prometheus text whose counters move with traffic', async (t) => {
-  const relay = await startRelay(t, { rateMsg: { burst: 100, perSec: 100 } });
+  const relay = await startRelay(t, { rateMsg: { burst: 100, perSec: 100 }, pluginOptions: { identity: { verifyInlineWhenIdle: false } } });
   const before = (await get(relay.port, '/metrics')).body;
   const keys = newKeyPair();
   const alice = await connectAs(t, relay, 'alice', keys);
@@ -73,9 +73,30 @@ test('/metrics is Prometheus text whose counters move with traffic', async (t) =
   t.is(value(after, 'agentchat_messages_delivered_total'), 8, '4 messages to a channel of 2');
   t.is(value(after, 'agentchat_refusals_total{code="CHANNEL_NOT_FOUND"}'), 1);
   t.is(value(after, 'agentchat_signature_verifications_total{result="valid"}'), 1);
+  t.is(value(after, 'agentchat_signature_checks_threaded_total'), 1, 'checked on a check thread');
+  t.is(value(after, 'agentchat_signature_check_batches_total'), 1);
+  t.is(value(after, 'agentchat_signature_checks{state="in_flight"}'), 0);
   t.is(value(after, 'agentchat_channels'), relay.api.channels.size);
   t.true(after.includes('agentchat_event_loop_lag_seconds'));
   t.is(value(after, 'agentchat_store_healthy'), 1);
+});
+
+test('the built relay (serve) checks signed MSGs on its check threads, and a forged one is refused: /metrics counts both', async (t) => {
+  // Not even a lone check on the loop: every one must reach a thread of the bundled build.
+  const serve = await startServe(t, ['--plugin-options', JSON.stringify({ identity: { verifyInlineWhenIdle: false } })]);
+  const keys = newKeyPair();
+  const alice = await connectAs(t, serve.port, 'alice', keys);
+  const bob = await connectAs(t, serve.port, 'bob');
+  await alice.join('#general');
+  await bob.join('#general');
+  for (let i = 0; i < 5; i++) alice.send(signedMsg(keys, '#general', `signed ${i}`));
+  alice.send(signedMsg(newKeyPair(), '#general', 'forged'));
+  await expectRefused(t, alice, 'INVALID_SIGNATURE', 'MSG');
+  for (let i = 0; i < 5; i++) t.is((await bob.next('MSG')).content, `signed ${i}`);
+  const body = (await get(serve.port, '/metrics')).body;
+  t.is(value(body, 'agentchat_signature_checks_threaded_total'), 6, 'every check went to a thread (none fell back to the loop)');
+  t.is(value(body, 'agentchat_signature_verifications_total{result="invalid"}'), 1);
+  t.false(bob.received.some((f) => f.type === 'MSG' && f.content === 'forged'));
 });
 
 test('serve --metrics-token keeps /metrics private; health stays open', async (t) => {

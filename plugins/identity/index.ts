@@ -33,15 +33,21 @@ export interface IdentityOptions {
   /** Signed MSGs remembered to refuse replays (default 500,000; when full, signed MSGs are refused). */
   maxReplayEntries?: number;
   /**
-   * MSG signatures verified at once on the libuv thread pool, relay-wide (default 4, the libuv pool's threads); more wait in
-   * arrival order. 0 verifies them on the event loop, as before (one core does everything).
+   * MSG and proposal signatures with the check threads at once, relay-wide (default 256); more wait in arrival order.
+   * 0 verifies them on the event loop, as before (one core does everything).
    */
   maxVerifiesInFlight?: number;
+  /** Threads that check signatures (default: the machine's cores, at most 4). */
+  verifyThreads?: number;
+  /** A lone check while nothing else waits runs on the event loop, cheaper than a hand-off (default true). */
+  verifyInlineWhenIdle?: boolean;
+  /** 'auto' (default): libsodium (sodium-native, ~1.6× faster here) when it loads, else node:crypto; 'node:crypto': always OpenSSL. */
+  ed25519?: 'auto' | 'node:crypto';
   /** Signed MSGs waiting for a verification slot, relay-wide (default 4,096); past it, RATE_LIMITED. */
   maxQueuedVerifies?: number;
   /** UTF-8 bytes of signed text those may hold, relay-wide (default 8 MiB). */
   maxQueuedVerifyBytes?: number;
-  /** The thread-pool verify; for tests that hold verifications pending. */
+  /** Replaces the check threads with one call per check; for tests that hold verifications pending. */
   verifyFn?: VerifyFn;
   /** The id of a key; for tests that need two keys with one id (grinding is not a test). */
   agentIdOf?: (pem: string, long: boolean) => string;
@@ -77,9 +83,17 @@ export function registeredKey(relay: RelayApi): (agentId: string) => RegisteredK
   return relay.shared<(agentId: string) => RegisteredKey | undefined>('identity.registry', () => () => undefined);
 }
 
-/** The MSG signature verifier's counters (in flight, queued, peaks), or undefined before identity is set up. */
+/** The signature verifier's counters (in flight, queued, peaks), or undefined before identity is set up. */
 export function signatureVerifier(relay: RelayApi): Readonly<VerifierStats> | undefined {
-  return relay.shared<{ stats?: VerifierStats }>('identity.verifier', () => ({})).stats;
+  return sharedVerifier(relay)?.stats;
+}
+
+/**
+ * The relay's signature verifier, for any plugin that checks a session's signatures (proposals do):
+ * its checks then share the threads and the relay-wide bounds. Undefined before identity is set up.
+ */
+export function sharedVerifier(relay: RelayApi): SignatureVerifier | undefined {
+  return relay.shared<{ verifier?: SignatureVerifier }>('identity.verifier', () => ({})).verifier;
 }
 
 /** Tell a session a newer one proved its key (`where`: e.g. "on another relay of this cluster"), and close it with 4001. */
@@ -101,7 +115,8 @@ export const IDENTITY_DEFAULTS = {
   maxRegisteredKeys: 100_000,
   displaceIntervalMs: 5_000,
   maxReplayEntries: 500_000,
-  maxVerifiesInFlight: 4,
+  maxVerifiesInFlight: 256,
+  ed25519: 'auto' as 'auto' | 'node:crypto',
   maxQueuedVerifies: 4096,
   maxQueuedVerifyBytes: 8 * 1024 * 1024,
   agentIdOf: agentIdFromPem,
@@ -131,6 +146,16 @@ function randomAgentId(): string {
   }
 }
 
+/** Signed MSGs of one session whose checks may start while they wait behind its earlier frames (the kernel holds at most 64). */
+const MAX_EARLY_CHECKS = 32;
+/** An early check not taken by then belongs to a frame that was refused before its turn. */
+const STALE_EARLY_CHECK_MS = 30_000;
+
+interface EarlyCheck {
+  verdict: boolean | Promise<boolean>;
+  at: number;
+}
+
 /** What a client is told to wait when the verification queue is full: about what the queue takes to drain. */
 const BUSY_RETRY_MS = 100;
 
@@ -157,17 +182,23 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       relay.shared('identity.registry', () => (agentId: string) => registry.owner(agentId));
       const replays = new ReplayCache(MAX_SIGNED_TS_SKEW_MS, options.maxReplayEntries);
       const counts = signatureCounts(relay);
-      const verifier = new SignatureVerifier({
-        maxInFlight: options.maxVerifiesInFlight, maxQueued: options.maxQueuedVerifies, maxQueuedBytes: options.maxQueuedVerifyBytes, verify: options.verifyFn,
-      });
-      const verifierStats = verifier.stats;
-      relay.shared<{ stats?: VerifierStats }>('identity.verifier', () => ({})).stats = verifierStats;
-      /** Last displacement per agent id, for the throttle. */
-      const displacedAt = new Map<string, number>();
-      let ownUrls: AcceptedUrl[] = [];
       for (const name of ['maxVerifiesInFlight', 'maxQueuedVerifies', 'maxQueuedVerifyBytes'] as const) {
         if (!Number.isInteger(options[name]) || options[name] < 0) throw new RangeError(`identity option ${name} must be a whole number >= 0, got ${String(options[name])}`);
       }
+      if (options.ed25519 !== 'auto' && options.ed25519 !== 'node:crypto') throw new RangeError(`identity option ed25519 must be "auto" or "node:crypto", got ${JSON.stringify(options.ed25519)}`);
+      const verifier = new SignatureVerifier({
+        maxInFlight: options.maxVerifiesInFlight, maxQueued: options.maxQueuedVerifies, maxQueuedBytes: options.maxQueuedVerifyBytes,
+        threads: options.verifyThreads, library: options.ed25519, verify: options.verifyFn, inlineWhenIdle: options.verifyInlineWhenIdle,
+        onThreadFailure: (error, threadsLeft) => relay.logger.warn('signature check thread failed; its checks were done on the event loop', {
+          error: error.message, next: threadsLeft ? 'a new thread takes the next checks' : 'every later check runs on the event loop',
+        }),
+      });
+      const verifierStats = verifier.stats;
+      relay.shared<{ verifier?: SignatureVerifier }>('identity.verifier', () => ({})).verifier = verifier;
+      relay.hook('close', () => verifier.close());
+      /** Last displacement per agent id, for the throttle. */
+      const displacedAt = new Map<string, number>();
+      let ownUrls: AcceptedUrl[] = [];
       // A bad --public-url is a start-up error, not a VERIFY failure later.
       for (const url of options.publicUrls) normalizeRelayUrl(url);
       relay.hook('listen', (address) => {
@@ -329,6 +360,37 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         },
       });
 
+      // A session's frames wait behind its pending check, so on its own a session would have one
+      // check at a time. A signed MSG that arrives meanwhile has its check started now (at most
+      // MAX_EARLY_CHECKS a session): by its turn the answer is there, and the threads get batches.
+      // Only the signature's verdict is kept, keyed by the exact signed text and signature, so a
+      // frame whose fields differ from what was checked is simply checked again at its turn.
+      const early = relay.sessionSlot<Map<string, EarlyCheck>>('identity.earlyChecks');
+      relay.hook('held', (session, text) => {
+        if (!text.includes('"sig"')) return;
+        const key = keys.get(session)?.key;
+        if (key === undefined) return;
+        let frame: { type?: unknown; to?: unknown; content?: unknown; ts?: unknown; sig?: unknown };
+        try {
+          frame = JSON.parse(text);
+        } catch {
+          return;
+        }
+        if (frame === null || frame.type !== 'MSG' || typeof frame.sig !== 'string' || typeof frame.to !== 'string' || typeof frame.content !== 'string' || typeof frame.ts !== 'number') return;
+        let checks = early.get(session);
+        if (checks === undefined) early.set(session, (checks = new Map()));
+        const now = Date.now();
+        if (checks.size >= MAX_EARLY_CHECKS) {
+          // A frame refused before its turn (rate limit, bad field) leaves its entry: old ones go.
+          // The newest are the next frames to be handled; past the bound, a frame is checked at its turn.
+          for (const [id, entry] of checks) if (now - entry.at > STALE_EARLY_CHECK_MS) checks.delete(id);
+          if (checks.size >= MAX_EARLY_CHECKS) return;
+        }
+        const signed = msgSigningString(frame.to, frame.content, frame.ts);
+        const verdict = verifier.check(key, signed, frame.sig);
+        if (verdict !== BUSY) checks.set(`${frame.sig}\n${signed}`, { verdict, at: now });
+      });
+
       // Signed MSGs are verified before routing: a signature that fails, or was already accepted, is never relayed.
       relay.hook('message', (session: Session, msg: InboundMsg) => {
         if (msg.sig === undefined) return;
@@ -342,7 +404,12 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         if (Math.abs(skew) > MAX_SIGNED_TS_SKEW_MS) {
           return new RelayError(ErrorCode.INVALID_SIGNATURE, `signed ts is ${Math.round(skew / 1000)} s from server time (limit ±300 s); check your clock`);
         }
-        const verdict = verifier.check(key, msgSigningString(msg.to, msg.content, msg.ts), msg.sig);
+        const signed = msgSigningString(msg.to, msg.content, msg.ts);
+        const checks = early.get(session);
+        const id = checks === undefined ? '' : `${msg.sig}\n${signed}`;
+        const started = checks?.get(id);
+        if (started !== undefined) checks!.delete(id);
+        const verdict = started?.verdict ?? verifier.check(key, signed, msg.sig);
         if (verdict === BUSY) {
           return new RelayError(ErrorCode.RATE_LIMITED, `the relay has ${verifierStats.queued} signed messages waiting to be verified, its limit; retry after ${BUSY_RETRY_MS} ms`, { retry_after_ms: BUSY_RETRY_MS });
         }

@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Plugin, RelayApi } from '../../kernel/types.js';
 import { clusterCounts } from '../cluster/index.js';
-import { signatureCounts } from '../identity/index.js';
+import { signatureCounts, signatureVerifier } from '../identity/index.js';
 import { MODERATION_ACTIONS, MODERATION_REFUSALS, moderationCounts } from '../moderation/counts.js';
 
 export interface MetricsOptions {
@@ -64,6 +64,16 @@ export function metrics(defaults: MetricsOptions = {}): Plugin<MetricsOptions> {
           this.inc({ result: 'replayed' }, signatures.replayed);
         },
       });
+
+      // Where signatures are checked: off the loop in batches (checks ÷ batches is how much each thread wake-up was shared).
+      const verifier = () => signatureVerifier(relay);
+      total('agentchat_signature_checks_threaded_total', 'Signatures (MSGs and proposal steps) checked on the check threads', () => verifier()?.checked ?? 0);
+      total('agentchat_signature_check_batches_total', 'Batches handed to the check threads', () => verifier()?.batches ?? 0);
+      total('agentchat_signature_checks_refused_total', 'Signed frames refused RATE_LIMITED because the check queue was full', () => verifier()?.refusedBusy ?? 0);
+      gauge('agentchat_signature_checks', 'Signature checks with the threads and waiting for one', (g) => {
+        g.set({ state: 'in_flight' }, verifier()?.inFlight ?? 0);
+        g.set({ state: 'queued' }, verifier()?.queued ?? 0);
+      }, ['state']);
 
       const moderation = moderationCounts(relay);
       new Counter({

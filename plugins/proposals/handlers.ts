@@ -56,11 +56,13 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
     if (target === undefined && elsewhere === undefined) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
     // An ephemeral agent could never sign an answer, and its id never comes back.
     if (target !== undefined && !signer.hasKey(target)) throw new RelayError(ErrorCode.SIGNATURE_REQUIRED, `agent ${msg.to} has no key, so it cannot sign an answer to a proposal`);
+    // Both keys now: the recipient may leave while the signature is checked.
+    const parties = { from: signer.pubkey(session), to: target !== undefined ? signer.pubkey(target) : elsewhere!.pubkey };
     const fields = signedFields(msg);
     if (msg.sig_format === 'json') {
-      signer.verify(session, proposalCanonicalString(fields), msg.sig, 'JSON.stringify(["AGENTCHAT-PROPOSAL", to, task, amount, currency, payment_code, terms, expires])');
+      await signer.verify(session, proposalCanonicalString(fields), msg.sig, 'JSON.stringify(["AGENTCHAT-PROPOSAL", to, task, amount, currency, payment_code, terms, expires])');
     } else {
-      signer.verify(session, proposalSigningString(fields), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
+      await signer.verify(session, proposalSigningString(fields), msg.sig, '[to, task, amount, currency, payment_code, expires].join("|")');
     }
     const createdAt = now();
     const record: StoredProposal = {
@@ -80,7 +82,7 @@ export function proposeHandler({ relay, store, saved, signer, now }: HandlerCont
       sig: msg.sig,
       ...(msg.sig_format === undefined ? {} : { sig_format: msg.sig_format }),
       steps: [],
-      parties: { from: signer.pubkey(session), to: target !== undefined ? signer.pubkey(target) : elsewhere!.pubkey },
+      parties,
     };
     const noRoom = store.roomFor(from, createdAt, msg.to, sizeOf(record));
     if (noRoom === 'agent_open_limit') throw new RelayError(ErrorCode.LIMIT_EXCEEDED, 'you have too many open (pending or accepted) proposals; wait for some to finish', { reason: 'proposer_open_limit' });
@@ -114,18 +116,21 @@ export function stepHandler(type: StepType, { relay, store, saved, saving, signe
   return async (session: Session, msg: StepMessage): Promise<void> => {
     const actor = session.agentId!;
     signer.requireKey(session);
-    const at = now();
-    const record = store.get(msg.proposal_id, at);
-    if (record === undefined) throw notFound(msg.proposal_id);
-    checkActor(type, record, actor);
+    const found = store.get(msg.proposal_id, now());
+    if (found === undefined) throw notFound(msg.proposal_id);
+    checkActor(type, found, actor);
     // By key, not only by id: a key whose id collides with a party's can never act for it.
-    const party = actor === record.to ? record.parties.to : record.parties.from;
+    const party = actor === found.to ? found.parties.to : found.parties.from;
     if (signer.pubkey(session) !== party) {
-      throw new RelayError(ErrorCode.INVALID_PROPOSAL, `${actor} took part in proposal ${record.id} with another key than yours`, { reason: 'NOT_PROPOSAL_PARTY' });
+      throw new RelayError(ErrorCode.INVALID_PROPOSAL, `${actor} took part in proposal ${found.id} with another key than yours`, { reason: 'NOT_PROPOSAL_PARTY' });
     }
     const value = msg[rule.field] ?? null;
     // The id is in the signed string, so a signature for one proposal is useless on another.
-    signer.verify(session, rule.signingString(record.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
+    await signer.verify(session, rule.signingString(found.id, value), msg.sig, `"${type}|<proposal_id>|<${rule.field}>"`);
+    // The other party may have stepped (or the proposal expired) while the signature was checked: decide on what is there now.
+    const at = now();
+    const record = store.get(msg.proposal_id, at);
+    if (record === undefined) throw notFound(msg.proposal_id);
     checkState(type, record);
     if (saving.has(record.id)) {
       throw new RelayError(ErrorCode.UNAVAILABLE, `another step of ${record.id} is being saved right now; send yours again once it is answered`);

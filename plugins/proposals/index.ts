@@ -5,7 +5,7 @@
  */
 import { Accept, Complete, Dispute, ListProposals, Proposal, Reject, type AcceptMessage, type CompleteMessage, type DisputeMessage, type RejectMessage } from '../../protocol/schemas.js';
 import type { Plugin, RelayApi } from '../../kernel/types.js';
-import { sessionKeys } from '../identity/index.js';
+import { sessionKeys, sharedVerifier } from '../identity/index.js';
 import { listHandler, proposeHandler, stepHandler, type HandlerContext } from './handlers.js';
 import { createSigner } from './signer.js';
 import { ProposalStore, type StoredProposal } from './store.js';
@@ -60,7 +60,7 @@ export function proposals(defaults: ProposalsOptions = {}): Plugin<ProposalsOpti
       relay.store.watch?.('proposals', (id, value) => store.replace(id, value as unknown as StoredProposal | undefined));
       const now = options.now ?? Date.now;
       const context: HandlerContext = {
-        relay, store, saved, saving: new Set(), signer: createSigner(sessionKeys(relay)), now, maxListed: options.maxListed,
+        relay, store, saved, saving: new Set(), signer: createSigner(sessionKeys(relay), () => sharedVerifier(relay)), now, maxListed: options.maxListed,
       };
 
       relay.handle('PROPOSAL', { schema: Proposal, rateClass: 'msg', handle: proposeHandler(context) });

@@ -3,12 +3,17 @@
  * at IDENTIFY, and kept in the identity plugin's session slot). Sessions whose key was
  * not proven (a relay run with allowUnverifiedKeys) may act too: the operator chose that mode, and the
  * signature itself still proves possession of the claimed key.
+ *
+ * The check goes through identity's verifier, as signed MSGs do: off the event loop, within the
+ * same relay-wide bounds (RATE_LIMITED past them). The handler awaits it, and the kernel holds
+ * the session's later frames meanwhile, so a session's steps keep their order.
  */
 import type { KeyObject } from 'node:crypto';
 import { ErrorCode } from '../../protocol/errors.js';
 import { verifySignature } from '../../protocol/keys.js';
 import { RelayError, type Session, type SessionSlot } from '../../kernel/types.js';
 import type { SessionKey } from '../identity/index.js';
+import { BUSY, type SignatureVerifier } from '../identity/verifier.js';
 
 export interface Signer {
   /** The session's parsed key; SIGNATURE_REQUIRED for an ephemeral agent. */
@@ -17,11 +22,12 @@ export interface Signer {
   hasKey(session: Session): boolean;
   /** The session's key as SPKI PEM; SIGNATURE_REQUIRED without one. */
   pubkey(session: Session): string;
-  /** INVALID_SIGNATURE unless `sig` is the session's signature over `signed`. */
-  verify(session: Session, signed: string, sig: string, what: string): void;
+  /** Rejects with INVALID_SIGNATURE unless `sig` is the session's signature over `signed` (RATE_LIMITED when the verifier is full). */
+  verify(session: Session, signed: string, sig: string, what: string): Promise<void>;
 }
 
-export function createSigner(keys: SessionSlot<SessionKey>): Signer {
+/** `verifier`: identity's, shared with signed MSGs; without one (identity replaced by a plugin of the hoster's) checks run on the loop. */
+export function createSigner(keys: SessionSlot<SessionKey>, verifier: () => SignatureVerifier | undefined): Signer {
   const requireKey = (session: Session): KeyObject => {
     const key = keys.get(session)?.key;
     if (key === undefined) {
@@ -37,8 +43,14 @@ export function createSigner(keys: SessionSlot<SessionKey>): Signer {
       requireKey(session);
       return keys.get(session)!.pubkey;
     },
-    verify(session, signed, sig, what) {
-      if (!verifySignature(requireKey(session), signed, sig)) {
+    async verify(session, signed, sig, what) {
+      const key = requireKey(session);
+      const checks = verifier();
+      const verdict = checks === undefined ? verifySignature(key, signed, sig) : checks.check(key, signed, sig);
+      if (verdict === BUSY) {
+        throw new RelayError(ErrorCode.RATE_LIMITED, 'the relay has as many signatures waiting to be checked as it may keep; retry in a moment', { retry_after_ms: 100 });
+      }
+      if (!(await verdict)) {
         throw new RelayError(ErrorCode.INVALID_SIGNATURE, `signature does not verify against your key over ${what}`);
       }
     },
