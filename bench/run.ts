@@ -29,7 +29,7 @@ const { values: opt } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     reps: { type: 'string', default: '3' },
-    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,agentchat-sync-verify,agentchat-coalesce,ws-baseline,bare-uws' },
+    targets: { type: 'string', default: 'agentchat,agentchat-sqlite,agentchat-sync-verify,agentchat-coalesce,agentchat-coalesce-wide,ws-baseline,bare-uws' },
     scenarios: { type: 'string' },
     workers: { type: 'string', default: '3' },
     'relay-arg': { type: 'string', multiple: true, default: [] },
