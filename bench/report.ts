@@ -218,7 +218,8 @@ export function verdicts(rows: Row[]): Verdict[] {
   check('DM relay CPU/message ≤ 2/3 ws baseline', find('dm').map((r) => [`dm ${r.variant}`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => (2 * ref) / 3);
   const fixed = [...fan.filter((r) => r.variant !== 'max'), ...find('chatter')];
   check('latency p99 at fixed loads ≤ ws baseline', fixed.map((r) => [`${r.scenario} ${r.variant} p99 µs`, r.cells.agentchat?.p99Us ?? NaN, r.cells['ws-baseline']?.p99Us ?? NaN]), (ref) => ref);
-  check('idle memory per connection ≤ 1/3 ws baseline', find('idle').map((r) => [`bytes/conn`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 3);
+  check('idle memory per connection ≤ 1/3 ws baseline', find('idle').map((r) => [`bytes/conn at ${r.variant}`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 3);
+  check('idle memory per extra connection at the top step ≤ 1.15× bare uWS', find('idle-marginal').map((r) => [`bytes/extra conn ${r.variant}`, a(r), r.cells['bare-uws']?.metric ?? NaN]), (ref) => 1.15 * ref);
   check('join 1,000-member channel relay CPU ≤ 1/2 ws baseline', find('join-1000').map((r) => [`ms`, a(r), r.cells['ws-baseline']?.metric ?? NaN]), (ref) => ref / 2);
   const signed = find('signed').filter((r) => r.variant !== 'max');
   check('signed MSG ≥ 5,000 verified per relay CPU-second', signed.map((r) => [`verified/CPU-s`, 1e6 / a(r), 5000]), (ref) => ref, 'ge');

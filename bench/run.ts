@@ -18,7 +18,7 @@ import { detailTable, readmeTable, summarize, verdicts, type RowInfo } from './r
 import { chatterScenario } from './scenarios/chatter.js';
 import { clusterScenario, type ClusterResult } from './scenarios/cluster.js';
 import { failed, generatorOnly, type Ctx, type Measurement, type Prepared, type Scenario } from './scenarios/common.js';
-import { connectionsScenario, setupScenarioInfo } from './scenarios/connections.js';
+import { connectionSteps, connectionsScenario, marginalScenarioInfo, setupScenarioInfo } from './scenarios/connections.js';
 import { dmScenario } from './scenarios/dm.js';
 import { fanoutScenario, joinScenarioInfo } from './scenarios/fanout.js';
 import { joinsScenario } from './scenarios/joins.js';
@@ -43,8 +43,18 @@ const quick = opt.quick ?? false;
 const reps = Math.max(1, Number(opt.reps));
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
+/** This shell's descriptor limit (the relay under test inherits it); 1,048,576 where it says unlimited. */
+function nofileLimit(): number {
+  try {
+    const text = execSync('ulimit -n', { shell: '/bin/sh', encoding: 'utf8' }).trim();
+    return text === 'unlimited' ? 1 << 20 : Number.parseInt(text, 10) || 1024;
+  } catch {
+    return 1024;
+  }
+}
+
 const scenarios: Scenario[] = [
-  connectionsScenario(quick ? 1000 : 10_000),
+  connectionsScenario(connectionSteps(quick, nofileLimit())),
   fanoutScenario({ subscribers: 100, loads: [20_000, 50_000], pacedLoad: 50_000, measureJoin: false }),
   fanoutScenario({ subscribers: 1000, loads: [20_000, 50_000], pacedLoad: 50_000, measureJoin: true }),
   // The same fan-outs driven by the raw-TCP generator, which is cheap enough that the relay saturates first.
@@ -63,6 +73,7 @@ const infos = new Map<string, RowInfo>([
   ...scenarios.map((s): [string, RowInfo] => [s.id, s]),
   [joinScenarioInfo.id, joinScenarioInfo],
   [setupScenarioInfo.id, setupScenarioInfo],
+  [marginalScenarioInfo.id, marginalScenarioInfo],
 ]);
 
 const live = new Set<RunningTarget>();

@@ -106,7 +106,9 @@ export class Kernel {
       get: (session) => (session as SessionState).slots?.[i] as T | undefined,
       set: (session, value) => {
         const state = session as SessionState;
-        (state.slots ??= [])[i] = value;
+        // Sized to the slots there are: `[]` grown by a write at index i reserves 16 + 1.5 i
+        // elements, ~100 B more per session than the few plugins' slots need (seen in a heap diff).
+        (state.slots ??= new Array<unknown>(this.slotIndex.size))[i] = value;
       },
       delete: (session) => {
         const slots = (session as SessionState).slots;
