@@ -4,6 +4,7 @@
  * proved them (the key registry), the newest verified session of a key displacing the
  * older one, verified MSG signatures that cannot be replayed, WHOIS.
  */
+import { availableParallelism } from 'node:os';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { CloseCode, ErrorCode } from '../../protocol/errors.js';
 import { agentIdFromPem, KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
@@ -116,6 +117,8 @@ export const IDENTITY_DEFAULTS = {
   displaceIntervalMs: 5_000,
   maxReplayEntries: 500_000,
   maxVerifiesInFlight: 256,
+  verifyThreads: Math.min(4, Math.max(1, availableParallelism())),
+  verifyInlineWhenIdle: true,
   ed25519: 'auto' as 'auto' | 'node:crypto',
   maxQueuedVerifies: 4096,
   maxQueuedVerifyBytes: 8 * 1024 * 1024,
