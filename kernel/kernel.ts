@@ -14,7 +14,7 @@ import { Membership } from './membership.js';
 import { Outbox } from './outbox.js';
 import { Sessions, SessionState, type SocketData } from './session.js';
 import { Timers } from './timers.js';
-import { RelayError, type HttpAnswer, type HttpRoute, type Logger, type RelayStats, type SessionSlot, type UpgradeRequest } from './types.js';
+import { RelayError, type HttpAnswer, type HttpRoute, type Logger, type RelayStats, type Session, type SessionSlot, type UpgradeRequest } from './types.js';
 
 /** Stack traces logged per flood window relay-wide; the rest are counted in one line. */
 const PLUGIN_ERRORS_LOGGED_PER_WINDOW = 20;
@@ -46,7 +46,7 @@ export class Kernel {
     if (!this.sharedValues.has(name)) this.sharedValues.set(name, create());
     return this.sharedValues.get(name) as T;
   }
-  private readonly slotIndex = new Map<string, number>();
+  private readonly slots = new Map<string, WeakMap<Session, unknown>>();
   /** Plugin errors logged in the current window, relay-wide. */
   private errorLog = { since: 0, logged: 0, suppressed: 0 };
   private nextSessionId = 1;
@@ -99,21 +99,16 @@ export class Kernel {
   }
 
   sessionSlot<T>(name: string): SessionSlot<T> {
-    let index = this.slotIndex.get(name);
-    if (index === undefined) this.slotIndex.set(name, (index = this.slotIndex.size));
-    const i = index;
+    // One WeakMap per slot name, shared by every plugin that asks for it. An idle session holds a
+    // value in one or two slots: a WeakMap entry (~32 B) costs less than an array of every slot
+    // per session (~115 B, seen in a heap diff of 2,000 idle sessions), and dies with the session.
+    let values = this.slots.get(name) as WeakMap<Session, T> | undefined;
+    if (values === undefined) this.slots.set(name, (values = new WeakMap<Session, T>()));
+    const map = values;
     return {
-      get: (session) => (session as SessionState).slots?.[i] as T | undefined,
-      set: (session, value) => {
-        const state = session as SessionState;
-        // Sized to the slots there are: `[]` grown by a write at index i reserves 16 + 1.5 i
-        // elements, ~100 B more per session than the few plugins' slots need (seen in a heap diff).
-        (state.slots ??= new Array<unknown>(this.slotIndex.size))[i] = value;
-      },
-      delete: (session) => {
-        const slots = (session as SessionState).slots;
-        if (slots !== null && i < slots.length) slots[i] = undefined;
-      },
+      get: (session) => map.get(session),
+      set: (session, value) => void map.set(session, value),
+      delete: (session) => void map.delete(session),
     };
   }
 

@@ -45,8 +45,6 @@ export class SessionState implements Session, TokenBuckets {
    * order; null when nothing is pending (the common case: no array per session).
    */
   held: string[] | null;
-  /** Plugin session slots by index (RelayApi.sessionSlot); made on the first value. */
-  slots: unknown[] | null;
   /** In a cluster: this session's MSGs on their way through Redis, not yet acknowledged. */
   inCluster: number;
 
@@ -66,7 +64,6 @@ export class SessionState implements Session, TokenBuckets {
     this.refilledAt = connectedAt;
     this.flood = null;
     this.held = null;
-    this.slots = null;
     this.inCluster = 0;
   }
 }
