@@ -4,9 +4,10 @@
  * MSG): on the loop it caps the relay at one core's worth of checks while the others sit idle.
  *
  * Checks go to a few worker threads (verify-thread.ts) in batches: a thread that is free takes
- * every check waiting, up to `maxBatch`, in one message, and answers them in one message. An
- * idle relay hands a lone check over at once (no added latency); a busy one shares each thread
- * wake-up among many checks.
+ * every check waiting, up to `maxBatch`, in one message, and answers them in one message; it may
+ * hold two batches, so it has the next while the loop takes in the last answer. A busy relay
+ * shares each thread wake-up among many checks. An idle one checks a lone signature on the loop
+ * at once (`inlineWhenIdle`): alone, that is cheaper than the hand-off and back.
  *
  * Bounded relay-wide: at most `maxInFlight` checks are with the threads at once; the rest wait
  * here, in arrival order, at most `maxQueued` of them and `maxQueuedBytes` of signed text. Past
