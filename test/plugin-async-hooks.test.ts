@@ -46,6 +46,33 @@ test('IDENTIFY, JOIN and MSG sent back to back behind a pending identify hook ar
   t.deepEqual(alice.received.map((f) => f.type), ['WELCOME', 'JOINED', 'MSG']);
 });
 
+test('the held observer sees each frame that waits behind a pending hook, raw and in order, and never one handled at once', async (t) => {
+  const gate = deferred();
+  const seen: string[] = [];
+  const plugin: Plugin = {
+    name: 'gate-and-watch',
+    setup(relay) {
+      relay.hook('join', () => gate.promise);
+      relay.hook('held', (_session, text) => void seen.push(text));
+    },
+  };
+  const relay = await startRelay(t, { plugins: withCore(plugin), maxHeldFrames: 2 });
+  const alice = await connectAs(t, relay, 'alice');
+  await alice.ping();
+  t.deepEqual(seen, [], 'a frame handled at once is not held');
+  alice.send({ type: 'JOIN', channel: '#general' });
+  alice.send({ type: 'PING' });
+  alice.send({ type: 'MSG', to: '#general', content: 'waits' });
+  alice.send({ type: 'PING' });
+  // The third is past maxHeldFrames: refused at once, so not held either.
+  t.is((await alice.next('ERROR')).code, 'RATE_LIMITED');
+  t.deepEqual(seen.map((text) => JSON.parse(text).type), ['PING', 'MSG']);
+  gate.resolve();
+  await alice.next('JOINED');
+  await alice.next('PONG');
+  t.is((await alice.next('MSG')).content, 'waits');
+});
+
 test('frames past maxHeldFrames while a hook is pending get RATE_LIMITED; the held ones still run', async (t) => {
   const gate = deferred();
   const plugin: Plugin = {

@@ -156,6 +156,8 @@ const STALE_EARLY_CHECK_MS = 30_000;
 
 interface EarlyCheck {
   verdict: boolean | Promise<boolean>;
+  /** The text it checked the signature over. */
+  signed: string;
   at: number;
 }
 
@@ -368,6 +370,8 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       // MAX_EARLY_CHECKS a session): by its turn the answer is there, and the threads get batches.
       // Only the signature's verdict is kept, keyed by the exact signed text and signature, so a
       // frame whose fields differ from what was checked is simply checked again at its turn.
+      // Keyed by signature: two waiting frames with one signature (a replay) share the first's entry,
+      // and the second, finding none, is checked at its turn (and refused as a replay).
       const early = relay.sessionSlot<Map<string, EarlyCheck>>('identity.earlyChecks');
       relay.hook('held', (session, text) => {
         if (!text.includes('"sig"')) return;
@@ -391,7 +395,7 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
         }
         const signed = msgSigningString(frame.to, frame.content, frame.ts);
         const verdict = verifier.check(key, signed, frame.sig);
-        if (verdict !== BUSY) checks.set(`${frame.sig}\n${signed}`, { verdict, at: now });
+        if (verdict !== BUSY) checks.set(frame.sig, { verdict, signed, at: now });
       });
 
       // Signed MSGs are verified before routing: a signature that fails, or was already accepted, is never relayed.
@@ -408,11 +412,11 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
           return new RelayError(ErrorCode.INVALID_SIGNATURE, `signed ts is ${Math.round(skew / 1000)} s from server time (limit ±300 s); check your clock`);
         }
         const signed = msgSigningString(msg.to, msg.content, msg.ts);
+        // Taken only for the very text it checked: the same signature over other text is checked anew.
         const checks = early.get(session);
-        const id = checks === undefined ? '' : `${msg.sig}\n${signed}`;
-        const started = checks?.get(id);
-        if (started !== undefined) checks!.delete(id);
-        const verdict = started?.verdict ?? verifier.check(key, signed, msg.sig);
+        const started = checks?.get(msg.sig);
+        if (started !== undefined) checks!.delete(msg.sig);
+        const verdict = started !== undefined && started.signed === signed ? started.verdict : verifier.check(key, signed, msg.sig);
         if (verdict === BUSY) {
           return new RelayError(ErrorCode.RATE_LIMITED, `the relay has ${verifierStats.queued} signed messages waiting to be verified, its limit; retry after ${BUSY_RETRY_MS} ms`, { retry_after_ms: BUSY_RETRY_MS });
         }
