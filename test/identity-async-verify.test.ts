@@ -239,13 +239,18 @@ test('past the queue bound a signed MSG gets RATE_LIMITED with retry_after_ms an
   t.like(stats, { inFlight: 0, queued: 0, peakInFlight: 1, peakQueued: 1, refusedBusy: 1 });
 });
 
-test('signed MSGs waiting behind a pending check have their checks started early, and each is still judged on its own', async (t) => {
+/** A relay whose checks the test answers (`held`), a reader bob and a signer alice in #general, and the first check's arrival. */
+async function heldSignerAndReader(t: Parameters<typeof connectAs>[0]) {
   const held = heldVerify();
   const relay = await startRelay(t, { ...FAST, pluginOptions: { limits: NO_ADDRESS_LIMITS, identity: { verifyFn: held.fn, verifyInlineWhenIdle: false } } });
   const bob = await connectAs(t, relay, 'bob');
   await bob.join('#general');
   const [alice] = await signers(t, relay, 1);
-  const called = held.called();
+  return { held, bob, alice, called: held.called() };
+}
+
+test('signed MSGs waiting behind a pending check have their checks started early, and each is still judged on its own', async (t) => {
+  const { held, bob, alice, called } = await heldSignerAndReader(t);
   alice.client.send(signedMsg(alice.keys, '#general', 'm0'));
   await called;
   // m1..m3 wait behind m0; the forged one and the tampered one too (a tampered frame's check is of what it says).
@@ -268,12 +273,7 @@ test('signed MSGs waiting behind a pending check have their checks started early
 });
 
 test('unsigned MSGs are not held behind a pending verification of another session', async (t) => {
-  const held = heldVerify();
-  const relay = await startRelay(t, { ...FAST, pluginOptions: { limits: NO_ADDRESS_LIMITS, identity: { verifyFn: held.fn, verifyInlineWhenIdle: false } } });
-  const bob = await connectAs(t, relay, 'bob');
-  await bob.join('#general');
-  const [alice] = await signers(t, relay, 1);
-  const called = held.called();
+  const { held, bob, alice, called } = await heldSignerAndReader(t);
   alice.client.send(signedMsg(alice.keys, '#general', 'signed, pending'));
   await called;
   bob.send({ type: 'MSG', to: '#general', content: 'plain' });

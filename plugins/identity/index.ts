@@ -4,7 +4,6 @@
  * proved them (the key registry), the newest verified session of a key displacing the
  * older one, verified MSG signatures that cannot be replayed, WHOIS.
  */
-import { availableParallelism } from 'node:os';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { CloseCode, ErrorCode } from '../../protocol/errors.js';
 import { agentIdFromPem, KeyFormatError, parsePublicKey, verifySignature, type PublicKey } from '../../protocol/keys.js';
@@ -16,7 +15,7 @@ import { behind } from '../committed.js';
 import { KeyRegistry, type RegisteredKey } from './registry.js';
 import { acceptedUrls, acceptsUrl, type AcceptedUrl } from './relay-urls.js';
 import { ReplayCache } from './replay.js';
-import { BUSY, SignatureVerifier, type VerifierStats, type VerifyFn } from './verifier.js';
+import { BUSY, defaultVerifyThreads, SignatureVerifier, type VerifierStats, type VerifyFn } from './verifier.js';
 
 export interface IdentityOptions {
   /** Admit keys without proof of possession (0.3.x clients do not answer CHALLENGE); sessions are `verified: false`. */
@@ -117,7 +116,7 @@ export const IDENTITY_DEFAULTS = {
   displaceIntervalMs: 5_000,
   maxReplayEntries: 500_000,
   maxVerifiesInFlight: 256,
-  verifyThreads: Math.min(4, Math.max(1, availableParallelism())),
+  verifyThreads: defaultVerifyThreads(),
   verifyInlineWhenIdle: true,
   ed25519: 'auto' as 'auto' | 'node:crypto',
   maxQueuedVerifies: 4096,

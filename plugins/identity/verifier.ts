@@ -125,6 +125,11 @@ function rawOf(key: KeyObject): Uint8Array {
   return raw;
 }
 
+/** Check threads unless told otherwise: one per core, at most 4 (the loop needs a core too). */
+export function defaultVerifyThreads(): number {
+  return Math.min(4, Math.max(1, availableParallelism()));
+}
+
 export class SignatureVerifier {
   readonly stats: VerifierStats = { inFlight: 0, queued: 0, queuedBytes: 0, peakInFlight: 0, peakQueued: 0, refusedBusy: 0, batches: 0, checked: 0, inline: 0 };
   /** What verifies: on the threads, or on the loop when maxInFlight is 0. */
@@ -153,7 +158,7 @@ export class SignatureVerifier {
   constructor(private readonly options: VerifierOptions) {
     this.sodium = options.library === 'node:crypto' ? null : loadSodium();
     this.library = this.sodium !== null ? 'libsodium' : 'node:crypto';
-    this.threads = options.threads ?? Math.min(4, Math.max(1, availableParallelism()));
+    this.threads = options.threads ?? defaultVerifyThreads();
     this.maxBatch = options.maxBatch ?? 64;
     this.inlineWhenIdle = options.inlineWhenIdle ?? true;
     for (const [name, value] of [['threads', this.threads], ['maxBatch', this.maxBatch]] as const) {
