@@ -4,6 +4,8 @@
  * changes flush first; the slow-consumer bound still holds; DMs are never held.
  */
 import test from 'ava';
+import { ChannelState } from '../kernel/channels.js';
+import { Coalescer, type CoalescerClock } from '../kernel/coalesce.js';
 import { connectAs, type Frame, type RelayClient, startRelay } from './helpers/relay-client.js';
 
 const FAST = { rateMsg: { burst: 1_000_000, perSec: 1_000_000 } };
@@ -123,4 +125,63 @@ test('with coalescing on, a member that stops reading is closed as a slow consum
   const seqs = slow.received.filter((f) => f.type === 'MSG').map((f) => Number(String(f.content).split('|')[0]));
   t.deepEqual(seqs, seqs.map((_, i) => i));
   await publisher.ping();
+});
+
+/** A clock the test moves by hand: timers fire and immediates run only when it says so. */
+function handClock() {
+  const state = { now: 0, timers: [] as Array<{ fn: () => void; ms: number }>, immediates: [] as Array<() => void> };
+  const clock: CoalescerClock = {
+    now: () => state.now,
+    setTimeout: (fn, ms) => {
+      const timer = { fn, ms };
+      state.timers.push(timer);
+      return timer;
+    },
+    clearTimeout: (handle) => void state.timers.splice(state.timers.indexOf(handle as (typeof state.timers)[number]), 1),
+    setImmediate: (fn) => void state.immediates.push(fn),
+  };
+  const fireTimer = (): void => state.timers.shift()!.fn();
+  const runImmediates = (): void => {
+    for (const fn of state.immediates.splice(0)) fn();
+  };
+  return { state, clock, fireTimer, runImmediates };
+}
+
+test('a held frame waits the budget; one first held in the turn of a flush waits less by what that turn has taken, never under half', (t) => {
+  const { state, clock, fireTimer, runImmediates } = handClock();
+  const out: string[] = [];
+  const coalescer = new Coalescer(50, (_channel, text) => out.push(text), clock);
+  const channel = new ChannelState('#busy', false, false, null, 0);
+
+  coalescer.publish(channel, 'quiet');
+  t.deepEqual(out, ['quiet'], 'the first frame after a quiet spell goes at once');
+  state.now = 20;
+  coalescer.publish(channel, 'a');
+  state.now = 40;
+  coalescer.publish(channel, 'b');
+  t.deepEqual(out, ['quiet']);
+  t.deepEqual(state.timers.map((x) => x.ms), [50], 'held from a turn with no flush in it: the whole budget');
+
+  state.now = 70;
+  fireTimer();
+  t.deepEqual(out, ['quiet', 'a', 'b'], 'flushed together, in order');
+  // Writing the flush took 12 ms: a frame read in that turn may have waited since the flush began.
+  state.now = 82;
+  coalescer.publish(channel, 'c');
+  t.deepEqual(state.timers.map((x) => x.ms), [38]);
+
+  state.now = 120;
+  fireTimer();
+  state.now = 150; // a 30 ms turn: the hold never drops under half the budget
+  coalescer.publish(channel, 'd');
+  t.deepEqual(state.timers.map((x) => x.ms), [25]);
+
+  state.now = 175;
+  fireTimer();
+  runImmediates(); // the turn is over: frames are read as they come again
+  state.now = 180;
+  coalescer.publish(channel, 'e');
+  t.deepEqual(state.timers.map((x) => x.ms), [50]);
+  coalescer.stop();
+  t.deepEqual(out, ['quiet', 'a', 'b', 'c', 'd', 'e'], 'stop publishes what is held');
 });
