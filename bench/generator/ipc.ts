@@ -12,7 +12,8 @@ export interface AgentSpec {
   channelExists?: boolean;
   /**
    * A raw-TCP client (generator/raw.ts) instead of `ws`: pre-built frames out, and while a run is
-   * armed with `count`, frames in are counted by their headers (no order, latency or content check).
+   * armed with `count`, frames in are counted by their headers (and with `timed`, their sender,
+   * sequence and send time read from the content's digits: order and latency, still no JSON).
    */
   raw?: boolean;
 }
@@ -32,7 +33,7 @@ export type Command =
    * Start a run: per-run counters reset. `flow` (agent key prefixes) turns on progress events
    * every 10 ms: the least any of those agents has received from sender 0.
    */
-  | { op: 'arm'; run: number; flow?: string[]; count?: boolean }
+  | { op: 'arm'; run: number; flow?: string[]; count?: boolean; timed?: boolean }
   | { op: 'count' }
   | { op: 'collect' }
   | { op: 'presign'; run: number; senders: Sender[]; perSender: number; size: number }
@@ -53,6 +54,8 @@ export type Command =
        * in that tick go back to back, as a timer-driven client sends (the relay may batch them).
        */
       tickMs: number;
+      /** Raw senders: every message built with its sequence and send time (timed receivers), not one pre-built frame. */
+      timed?: boolean;
     }
   | { op: 'credit'; allowed: number }
   /**

@@ -3,7 +3,10 @@
  * sends are built once (mask key zero, so the payload goes as is), and once counting is on it
  * counts the relay's text frames by walking frame headers, never decoding or parsing them.
  * Before that (identify, join) it hands whole frames up as a `ws` client would, so setup shares
- * the `ws` agents' code. Correctness (sequence, loss, latency) stays with the `ws` generator.
+ * the `ws` agents' code. Timed counting (fixed loads) also reads each delivery's sender, sequence
+ * and send time from its content's digits (`"content":"B|run|idx|seq|sent ns|`), still without
+ * JSON: then order and latency are checked as the `ws` generator checks them, by a receiver cheap
+ * enough that reading a burst of deliveries does not become the latency it measures.
  *
  * It offers the slice of the `ws` WebSocket surface the worker uses: send, url, readyState,
  * terminate, and the open / message / error / close events.
@@ -17,6 +20,38 @@ const CLOSED = 3;
 /** `{"type":"` is 9 bytes: the byte after it tells an ERROR from a MSG without parsing. */
 const TYPE_AT = 9;
 const E = 0x45;
+/** Where a bench fan-out content starts; its fields follow, `|`-separated digits. */
+const CONTENT_B = Buffer.from('"content":"B|');
+const BAR = 0x7c;
+
+/** Told of each timed delivery: the fields of its content and when its last chunk arrived (hrtime ns). */
+export type TimedListener = (run: number, idx: number, seq: number, sentNs: number, recvNs: number) => void;
+
+/**
+ * The fields of a bench `B` content in `payload[start, end)`: run, sender index, sequence, send
+ * time (ns), written into `into`. False when the payload carries none (then it is no delivery).
+ */
+export function readTimed(payload: Buffer, start: number, end: number, into: Float64Array): boolean {
+  const at = payload.subarray(start, end).indexOf(CONTENT_B);
+  if (at < 0) return false;
+  let i = start + at + CONTENT_B.length;
+  for (let f = 0; f < 4; f++) {
+    let v = 0;
+    const from = i;
+    while (i < end) {
+      const c = payload[i];
+      if (c === BAR) break;
+      const d = c - 0x30;
+      if (d < 0 || d > 9) return false;
+      v = v * 10 + d;
+      i++;
+    }
+    if (i === from || i >= end) return false;
+    into[f] = v;
+    i++;
+  }
+  return true;
+}
 
 /** One client text frame, masked with the zero key (a masked frame is mandatory; the key may be zero). */
 export function maskedFrame(text: string | Buffer): Buffer {
@@ -43,7 +78,14 @@ export class RawSocket extends EventEmitter {
   readyState = 0;
   /** While counting, told of each text frame: `error` for an ERROR (told apart by one byte), which is no delivery. */
   onCount: ((error: boolean) => void) | null = null;
+  /** While counting timed, told of each delivery instead of onCount (which still hears ERRORs). */
+  onTimed: TimedListener | null = null;
   private counting = false;
+  /** When the chunk being walked arrived (hrtime ns): a frame is received when its last byte is. */
+  private chunkNs = 0;
+  /** The current frame is a timed delivery whose payload crosses a chunk boundary: it is gathered. */
+  private timedPending = false;
+  private readonly fields = new Float64Array(4);
   private readonly socket: Socket;
   private handshake: Buffer | null = Buffer.alloc(0);
   /** Partial frame header carried over a chunk boundary. */
@@ -104,6 +146,7 @@ export class RawSocket extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.onTimed !== null) this.chunkNs = Number(process.hrtime.bigint());
     if (this.handshake !== null) {
       const all = Buffer.concat([this.handshake, chunk]);
       const end = all.indexOf('\r\n\r\n');
@@ -169,8 +212,16 @@ export class RawSocket extends EventEmitter {
       const text = this.opcode === 1 || this.opcode === 0;
       if (text && this.counting) {
         // One byte of the payload tells an ERROR (`{"type":"ERROR"…`) from a delivery, when it is in this chunk.
-        this.onCount?.(i + TYPE_AT < n && chunk[i + TYPE_AT] === E);
+        const error = i + TYPE_AT < n && chunk[i + TYPE_AT] === E;
         this.parts = null;
+        if (this.onTimed === null || error) {
+          this.onCount?.(error);
+        } else if (i + length <= n) {
+          this.timed(chunk, i, i + length);
+        } else {
+          this.parts = [];
+          this.timedPending = true;
+        }
       } else {
         this.parts = [];
       }
@@ -179,11 +230,22 @@ export class RawSocket extends EventEmitter {
     }
   }
 
+  private timed(payload: Buffer, start: number, end: number): void {
+    const f = this.fields;
+    if (readTimed(payload, start, end, f)) this.onTimed?.(f[0], f[1], f[2], f[3], this.chunkNs);
+    else this.onTimed?.(-1, -1, -1, 0, this.chunkNs);
+  }
+
   private frameDone(): void {
     const parts = this.parts;
     this.parts = null;
     if (parts === null) return;
     const payload = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    if (this.timedPending) {
+      this.timedPending = false;
+      this.timed(payload, 0, payload.length);
+      return;
+    }
     switch (this.opcode) {
       case 1:
       case 0:

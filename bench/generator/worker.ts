@@ -362,8 +362,8 @@ function presign(cmd: Extract<Command, { op: 'presign' }>): number {
 function publish(cmd: Extract<Command, { op: 'publish' }>): Promise<PublishReply> {
   const senders = cmd.senders.map((s) => {
     const a = agentOf(s.key);
-    // A raw sender's receivers only count: one pre-built frame serves every message.
-    const frame = a.raw && cmd.kind === 'B' ? maskedFrame(`{"type":"MSG","to":"${s.to}","content":"${content('B', cmd.run, s.idx, 0, 0, cmd.size)}"}`) : null;
+    // A raw sender whose receivers only count (untimed): one pre-built frame serves every message.
+    const frame = a.raw && cmd.kind === 'B' && cmd.timed !== true ? maskedFrame(`{"type":"MSG","to":"${s.to}","content":"${content('B', cmd.run, s.idx, 0, 0, cmd.size)}"}`) : null;
     return { a, to: s.to, idx: s.idx, seq: 0, frame };
   });
   const corked = senders.filter((s) => s.a.raw !== null).map((s) => s.a.raw!);
@@ -575,7 +575,7 @@ function collect(): RunReport {
 
 const hasPrefix = (key: string, prefixes: string[]): boolean => prefixes.some((p) => key.startsWith(p));
 
-function arm(runId: number, flow: string[] | undefined, count: boolean): void {
+function arm(runId: number, flow: string[] | undefined, count: boolean, timed: boolean): void {
   run = newRun(runId);
   if (progressTimer) clearInterval(progressTimer);
   progressTimer = null;
@@ -584,6 +584,7 @@ function arm(runId: number, flow: string[] | undefined, count: boolean): void {
     if (raw === null) continue;
     a.runId = runId;
     a.recv0 = 0;
+    a.next.clear();
     raw.count(count);
     raw.onCount = count
       ? (error) => {
@@ -591,6 +592,21 @@ function arm(runId: number, flow: string[] | undefined, count: boolean): void {
           run.received++;
           a.recv0++;
           a.onEcho?.();
+        }
+      : null;
+    // Timed: each delivery's sender, sequence and send time come from its content's digits, as onMsg reads them.
+    raw.onTimed = count && timed
+      ? (r, sender, seq, sentNs, recvNs) => {
+          if (r !== run.run) {
+            run.stray++;
+            return;
+          }
+          if (seq !== (a.next.get(sender) ?? 0)) run.orderErrors++;
+          a.next.set(sender, seq + 1);
+          if (sender === 0) a.recv0++;
+          run.received++;
+          run.hist.record((recvNs - sentNs) / 1000);
+          if (recvNs > run.lastRecvNs) run.lastRecvNs = recvNs;
         }
       : null;
   }
@@ -651,7 +667,7 @@ async function handle(cmd: Command): Promise<unknown> {
     case 'join':
       return limited(cmd.joins, cmd.concurrency, ([key, channel]) => joinChannel(agentOf(key), channel, cmd.existing));
     case 'arm':
-      arm(cmd.run, cmd.flow, cmd.count === true);
+      arm(cmd.run, cmd.flow, cmd.count === true, cmd.timed === true);
       return true;
     case 'count':
       return counts();

@@ -22,8 +22,10 @@ export interface FanoutOptions {
   pacedLoad: number;
   measureJoin: boolean;
   /**
-   * Raw-TCP clients (generator/raw.ts): pre-built frames out, deliveries counted by frame headers.
-   * Cheap enough that the relay saturates first; counts only (the `ws` rows check order and latency).
+   * Raw-TCP clients (generator/raw.ts): deliveries counted by frame headers, cheap enough that
+   * the relay saturates first. At max, one pre-built frame and counts only; at fixed loads each
+   * delivery's sequence and send time are read from its content's digits, so order and latency
+   * are checked by receivers whose reading of a burst is not the latency they measure.
    */
   raw?: boolean;
 }
@@ -59,12 +61,13 @@ export const joinScenarioInfo = {
 };
 
 function loadsOf(o: FanoutOptions): Load[] {
+  const paced = o.pacedLoad > 0 ? [{ variant: `${o.pacedLoad / 1000}k/s paced`, offered: o.pacedLoad, tickMs: 0 }] : [];
   if (o.raw) {
-    return [...o.loads.map((offered) => ({ variant: `${offered / 1000}k/s`, offered, tickMs: TICK_MS })), { variant: 'max', offered: 0, tickMs: 0 }];
+    return [...o.loads.map((offered) => ({ variant: `${offered / 1000}k/s`, offered, tickMs: TICK_MS })), ...paced, { variant: 'max', offered: 0, tickMs: 0 }];
   }
   return [
     ...o.loads.map((offered) => ({ variant: `${offered / 1000}k/s`, offered, tickMs: TICK_MS })),
-    { variant: `${o.pacedLoad / 1000}k/s paced`, offered: o.pacedLoad, tickMs: 0 },
+    ...paced,
     { variant: 'max', offered: 0, tickMs: 0 },
   ];
 }
@@ -86,18 +89,21 @@ async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions):
 
   const load = async ({ variant, offered, tickMs }: Load, durationMs: number): Promise<Measurement> => {
     const max = offered === 0;
+    const raw = o.raw === true;
+    // Raw receivers read sequence and send time at fixed loads; at max they only count.
+    const timed = !raw || !max;
     const run = ctx.nextRun();
     // Flow control at max: the publisher stays at most `window` messages ahead of the slowest
     // member (25k frames in flight at most), so no relay buffer nears the 1 MiB slow-consumer limit.
     const window = Math.max(10, Math.min(250, Math.round(25_000 / o.subscribers)));
     if (max) creditAtMax(hosting, pubWorker, run, window);
-    await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined, count: o.raw === true });
+    await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined, count: raw, timed: raw && timed });
     const ratePerSender = max ? 0 : offered / members;
     const maxPerSender = max ? 10_000_000 : Math.max(2, Math.round((ratePerSender * durationMs) / 1000));
     const w0 = startWindow(ctx, target);
     const pub = await pubWorker.request<PublishReply>({
       op: 'publish', run, kind: 'B', senders: [{ key: pubKey, to: channel, idx: 0 }],
-      ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window, tickMs,
+      ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window, tickMs, timed: raw && timed,
     });
     const expected = pub.total * members;
     await waitFor(workers, (c) => c.received >= expected);
@@ -113,11 +119,11 @@ async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions):
         expected,
         window: win,
         failures,
-        // Raw clients keep no receive times: their rate is over the window.
-        ratePerS: o.raw ? m.received / win.wallS : m.received / ((m.lastRecvNs - pub.firstNs) / 1e9),
+        // Untimed raw clients keep no receive times: their rate is over the window.
+        ratePerS: timed ? m.received / ((m.lastRecvNs - pub.firstNs) / 1e9) : m.received / win.wallS,
         offeredPerS: max ? null : offered,
-        p50Us: o.raw ? null : m.hist.percentile(50),
-        p99Us: o.raw ? null : m.hist.percentile(99),
+        p50Us: timed ? m.hist.percentile(50) : null,
+        p99Us: timed ? m.hist.percentile(99) : null,
         extra: { messagesSent: pub.total, members, stray: m.stray, replaySkipped: m.replay, flowWindow: max ? window : 0, tickMs },
       },
     );
