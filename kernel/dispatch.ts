@@ -8,7 +8,7 @@ import type { Struct } from 'superstruct';
 import { ErrorCode, type AnyErrorCode } from '../protocol/errors.js';
 import { NAME_STRUCTS } from '../protocol/schemas.js';
 import type { RelayConfig } from './config.js';
-import { decodeFrame, type Frame } from './frame.js';
+import { decodeFrame, type Decoded, type Frame } from './frame.js';
 import { internalError, isPromise, type HookRegistry, type PluginFailure } from './hooks.js';
 import type { Outbox } from './outbox.js';
 import { RATE_JOIN, RATE_MSG, RATE_OTHER, take, type RateIndex } from './rate-limit.js';
@@ -86,13 +86,13 @@ export class Dispatcher {
       this.outbox.refuse(session, ErrorCode.INVALID_MSG, `frame is ${data.byteLength} bytes; the limit is ${this.config.maxPayloadBytes}`);
       return;
     }
-    const text = utf8.decode(data);
     const held = session.held;
     if (held === null) {
-      this.run(session, text);
+      this.run(session, decodeFrame(utf8.decode(data)));
     } else if (held.length < this.config.maxHeldFrames) {
-      held.push(text);
-      if (this.heldHooks) this.hooks.notify('held', session, text);
+      const decoded = decodeFrame(utf8.decode(data));
+      held.push(decoded);
+      if (this.heldHooks && typeof decoded !== 'string') this.hooks.notify('held', session, decoded);
     } else {
       this.outbox.refuse(session, ErrorCode.RATE_LIMITED,
         `${held.length} frames are already waiting for an earlier request of yours to finish; wait for its answer before sending more`);
@@ -121,15 +121,15 @@ export class Dispatcher {
   }
 
   /** Handle one frame now; a pending result holds the frames after it. */
-  private run(session: SessionState, text: string): void {
-    const pending = this.handle(session, text);
+  private run(session: SessionState, decoded: Decoded): void {
+    const pending = this.handle(session, decoded);
     if (pending !== undefined) this.hold(session, pending);
   }
 
   /** Nothing a client sends may take the relay down: a bug here is logged and answered. */
-  private handle(session: SessionState, text: string): Promise<void> | undefined {
+  private handle(session: SessionState, decoded: Decoded): Promise<void> | undefined {
     try {
-      return this.handleFrame(session, text);
+      return this.handleFrame(session, decoded);
     } catch (err) {
       this.onFailure('kernel', 'frame', err);
       const answer = internalError();
@@ -138,8 +138,7 @@ export class Dispatcher {
     }
   }
 
-  private handleFrame(session: SessionState, text: string): Promise<void> | undefined {
-    const frame = decodeFrame(text);
+  private handleFrame(session: SessionState, frame: Decoded): Promise<void> | undefined {
     if (typeof frame === 'string') {
       this.outbox.refuse(session, ErrorCode.INVALID_MSG, frame);
       return undefined;

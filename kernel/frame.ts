@@ -11,6 +11,9 @@ const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
 export type Frame = Record<string, unknown> & { type: string };
 
+/** A frame as decodeFrame left it: the object, or why it is not one (answered as INVALID_MSG at its turn). */
+export type Decoded = Frame | string;
+
 export function decodeFrame(text: string): Frame | string {
   let value: unknown;
   try {

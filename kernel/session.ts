@@ -2,6 +2,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { RelayConfig } from './config.js';
 import { ChannelList } from './channel-list.js';
+import type { Decoded } from './frame.js';
 import type { TokenBuckets } from './rate-limit.js';
 import type { Session, SessionTable } from './types.js';
 
@@ -42,9 +43,10 @@ export class SessionState implements Session, TokenBuckets {
   flood: FloodWindow | null;
   /**
    * Frames that arrived while an async hook or handler of this session is pending, in
-   * order; null when nothing is pending (the common case: no array per session).
+   * order, decoded on arrival (so `held` observers and the handler share one parse);
+   * null when nothing is pending (the common case: no array per session).
    */
-  held: string[] | null;
+  held: Decoded[] | null;
   /** In a cluster: this session's MSGs on their way through Redis, not yet acknowledged. */
   inCluster: number;
 

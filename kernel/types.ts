@@ -81,6 +81,9 @@ export interface InboundMsg {
 /** A validated client frame of any type, as the `frame` hook sees it. */
 export type InboundFrame = Readonly<Record<string, unknown>> & { readonly type: string };
 
+/** A client frame as the `held` hook sees it: decoded, not yet validated (any field may be of any type). */
+export type HeldFrame = Readonly<Record<string, unknown>> & { readonly type: string };
+
 /** The HTTP request of a WebSocket upgrade, before any session exists. */
 export interface UpgradeRequest {
   /** The peer's address as text (IPv4 or IPv6): the TCP peer, possibly a proxy. */
@@ -179,10 +182,12 @@ export interface HookMap {
   frame: (session: Session, type: string, frame: InboundFrame) => VetoResult;
   /**
    * A frame arrived while an earlier frame of the session is pending: it waits, in order, and is
-   * decoded and handled later. `text` is its raw JSON, not yet validated. An observer may start
-   * work the frame will need (identity starts checking its signature), never answer it.
+   * handled later. `frame` is the JSON object it decoded to (the object its handler will get),
+   * not yet rate-checked or validated: any field may be missing or of any type. Frames that are
+   * not a JSON object with a string `type` are never shown. An observer may start work the
+   * frame will need (identity starts checking its signature), never answer it or change it.
    */
-  held: (session: Session, text: string) => void;
+  held: (session: Session, frame: HeldFrame) => void;
   /** About to join `channel` (it exists; the session is not yet a member). */
   join: (session: Session, channel: Channel, options: Readonly<JoinOptions>) => VetoResult;
   /** Joined: JOINED was sent and the others were told. History replays go here, as `options` asks. */

@@ -46,31 +46,36 @@ test('IDENTIFY, JOIN and MSG sent back to back behind a pending identify hook ar
   t.deepEqual(alice.received.map((f) => f.type), ['WELCOME', 'JOINED', 'MSG']);
 });
 
-test('the held observer sees each frame that waits behind a pending hook, raw and in order, and never one handled at once', async (t) => {
+test('the held observer sees each frame that waits behind a pending hook, decoded and in order, and never one handled at once or one that is no frame', async (t) => {
   const gate = deferred();
   const seen: string[] = [];
   const plugin: Plugin = {
     name: 'gate-and-watch',
     setup(relay) {
       relay.hook('join', () => gate.promise);
-      relay.hook('held', (_session, text) => void seen.push(text));
+      relay.hook('held', (_session, frame) => void seen.push(frame.type));
     },
   };
-  const relay = await startRelay(t, { plugins: withCore(plugin), maxHeldFrames: 2 });
+  const relay = await startRelay(t, { plugins: withCore(plugin), maxHeldFrames: 3 });
   const alice = await connectAs(t, relay, 'alice');
   await alice.ping();
   t.deepEqual(seen, [], 'a frame handled at once is not held');
   alice.send({ type: 'JOIN', channel: '#general' });
   alice.send({ type: 'PING' });
+  alice.sendRaw('{"not json');
   alice.send({ type: 'MSG', to: '#general', content: 'waits' });
+  // Past maxHeldFrames (3): refused at once, so not held either.
   alice.send({ type: 'PING' });
-  // The third is past maxHeldFrames: refused at once, so not held either.
   t.is((await alice.next('ERROR')).code, 'RATE_LIMITED');
-  t.deepEqual(seen.map((text) => JSON.parse(text).type), ['PING', 'MSG']);
+  t.deepEqual(seen, ['PING', 'MSG'], 'the undecodable frame waits its turn but is not shown');
   gate.resolve();
   await alice.next('JOINED');
   await alice.next('PONG');
+  // Answered in its turn: after the PING before it, before the MSG after it.
+  const invalid = await alice.next('ERROR', (f) => f.code === 'INVALID_MSG');
+  t.regex(String(invalid.message), /not valid JSON/);
   t.is((await alice.next('MSG')).content, 'waits');
+  t.deepEqual(alice.received.map((f) => f.type).slice(-4), ['JOINED', 'PONG', 'ERROR', 'MSG']);
 });
 
 test('frames past maxHeldFrames while a hook is pending get RATE_LIMITED; the held ones still run', async (t) => {

@@ -372,17 +372,10 @@ export function identity(defaults: IdentityOptions = {}): Plugin<IdentityOptions
       // Keyed by signature: two waiting frames with one signature (a replay) share the first's entry,
       // and the second, finding none, is checked at its turn (and refused as a replay).
       const early = relay.sessionSlot<Map<string, EarlyCheck>>('identity.earlyChecks');
-      relay.hook('held', (session, text) => {
-        if (!text.includes('"sig"')) return;
+      relay.hook('held', (session, frame) => {
+        if (frame.type !== 'MSG' || typeof frame.sig !== 'string' || typeof frame.to !== 'string' || typeof frame.content !== 'string' || typeof frame.ts !== 'number') return;
         const key = keys.get(session)?.key;
         if (key === undefined) return;
-        let frame: { type?: unknown; to?: unknown; content?: unknown; ts?: unknown; sig?: unknown };
-        try {
-          frame = JSON.parse(text);
-        } catch {
-          return;
-        }
-        if (frame === null || frame.type !== 'MSG' || typeof frame.sig !== 'string' || typeof frame.to !== 'string' || typeof frame.content !== 'string' || typeof frame.ts !== 'number') return;
         let checks = early.get(session);
         if (checks === undefined) early.set(session, (checks = new Map()));
         const now = Date.now();
