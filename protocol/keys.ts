@@ -56,17 +56,26 @@ export function agentIdFromPem(pem: string, long = false): string {
   return '@' + createHash('sha256').update(pem).digest('hex').slice(0, long ? 16 : 8);
 }
 
+/** The 32 raw public key bytes of an Ed25519 key (the tail of its SPKI DER), as libsodium takes them. */
+export function rawPublicKey(key: KeyObject): Buffer {
+  return key.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length);
+}
+
 /** The 32 raw public key bytes, base64: the compact form of a key. */
 export function rawPublicKeyBase64(key: KeyObject): string {
-  return key.export({ format: 'der', type: 'spki' }).subarray(SPKI_ED25519_PREFIX.length).toString('base64');
+  return rawPublicKey(key).toString('base64');
 }
 
 const BASE64_SIG = /^[A-Za-z0-9+/]{86}==$/;
 
+/** Whether `sig` can be an Ed25519 signature: 64 bytes are 88 base64 chars. Anything else cannot verify. */
+export function isSignatureShape(sig: unknown): sig is string {
+  return typeof sig === 'string' && BASE64_SIG.test(sig);
+}
+
 /** Verify a base64 Ed25519 signature over the UTF-8 of `data`. Never throws. */
 export function verifySignature(key: KeyObject, data: string, sigBase64: string): boolean {
-  // An Ed25519 signature is 64 bytes: 88 base64 chars. Anything else cannot verify.
-  if (typeof sigBase64 !== 'string' || !BASE64_SIG.test(sigBase64)) return false;
+  if (!isSignatureShape(sigBase64)) return false;
   try {
     return verify(null, Buffer.from(data, 'utf8'), key, Buffer.from(sigBase64, 'base64'));
   } catch {

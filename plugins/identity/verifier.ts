@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { Worker } from 'node:worker_threads';
 import { packBatch, startVerifyThread, type Ed25519Library, type PackedCheck } from './verify-thread.js';
+import { isSignatureShape, rawPublicKey } from '../../protocol/keys.js';
 
 /** The async one-shot verify's shape (node:crypto's), injectable so tests can hold checks pending one by one. */
 export type VerifyFn = (
@@ -93,8 +94,6 @@ interface Lane {
   resting: boolean;
 }
 
-/** An Ed25519 signature is 64 bytes: 88 base64 chars. Anything else cannot verify. */
-const BASE64_SIG = /^[A-Za-z0-9+/]{86}==$/;
 /** Batches a thread may have at once. */
 const LANE_DEPTH = 2;
 /** A thread that dies this often is not restarted: checks go back to the event loop. */
@@ -114,14 +113,11 @@ function loadSodium(): { path: string; verify: SodiumVerify } | null {
   }
 }
 
-/** The 32 raw bytes of an Ed25519 KeyObject (the tail of its SPKI DER), made once per key. */
+/** The 32 raw bytes of an Ed25519 KeyObject, made once per key. */
 const rawKeys = new WeakMap<KeyObject, Uint8Array>();
 function rawOf(key: KeyObject): Uint8Array {
   let raw = rawKeys.get(key);
-  if (raw === undefined) {
-    raw = key.export({ format: 'der', type: 'spki' }).subarray(12);
-    rawKeys.set(key, raw);
-  }
+  if (raw === undefined) rawKeys.set(key, (raw = rawPublicKey(key)));
   return raw;
 }
 
@@ -172,7 +168,7 @@ export class SignatureVerifier {
    * the relay already has as many checks waiting as it may keep.
    */
   check(key: KeyObject, data: string, sigBase64: string): boolean | Promise<boolean> | typeof BUSY {
-    if (typeof sigBase64 !== 'string' || !BASE64_SIG.test(sigBase64)) return false;
+    if (!isSignatureShape(sigBase64)) return false;
     const { stats, options } = this;
     if (options.maxInFlight === 0 || this.closed) return this.verifyHere(key, data, sigBase64);
     if (this.inlineWhenIdle && stats.inFlight === 0 && stats.queued === 0 && !this.inlineThisTurn) {
