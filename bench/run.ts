@@ -2,8 +2,8 @@
  * agentchat bench: the relay under test against a ws baseline and a bare uWS ceiling, each its own
  * process, interleaved A B C A B C so machine noise is shared. See bench/README.md.
  *
- *   npm run bench                  full, about 10 minutes
- *   npm run bench -- --quick       under 2 minutes
+ *   npm run bench                  full, about 30 minutes
+ *   npm run bench -- --quick       about 7 minutes
  *   options: --reps N  --targets agentchat,agentchat-sqlite,agentchat-sync-verify,ws-baseline,bare-uws  --scenarios idle,fanout-100,fanout-100-raw,...
  *            --workers N  --relay-arg=--flag (repeatable)  --relay-node-arg=--cpu-prof (repeatable: node flags for
  *            this relay's process, e.g. to profile it)  --build (rebuild dist/cli.js)  --out FILE
@@ -96,7 +96,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 // Every run ends by itself: a hung phase cannot keep processes alive past this.
-const hardLimitMs = (quick ? 8 : 45) * 60_000 * (reps / 3);
+const hardLimitMs = (quick ? 15 : 60) * 60_000 * (reps / 3);
 setTimeout(() => {
   log(`bench: hard time limit (${hardLimitMs / 60000} min) reached; stopping everything`);
   killEverything();
