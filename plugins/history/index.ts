@@ -145,7 +145,7 @@ export function history(defaults: HistoryOptions = {}): Plugin<HistoryOptions> {
       // The byte budgets hold on disk too: what memory evicted goes from the store soon after.
       const dropEvicted = () => {
         for (const name of trimmed) {
-          const first = kept.entries(name)[0];
+          const first = kept.first(name);
           saved.dropBefore(name, first === undefined ? (relay.channels.get(name)?.lastMsgId ?? 0) + 1 : first.msgId);
         }
         trimmed.clear();
