@@ -87,16 +87,19 @@ export class Dispatcher {
       return;
     }
     const held = session.held;
-    if (held === null) {
-      this.run(session, decodeFrame(utf8.decode(data)));
-    } else if (held.length < this.config.maxHeldFrames) {
-      const decoded = decodeFrame(utf8.decode(data));
-      held.push(decoded);
-      if (this.heldHooks && typeof decoded !== 'string') this.hooks.notify('held', session, decoded);
-    } else {
+    // Refused before decoding: a client that floods a pending session costs no parse per frame.
+    if (held !== null && held.length >= this.config.maxHeldFrames) {
       this.outbox.refuse(session, ErrorCode.RATE_LIMITED,
         `${held.length} frames are already waiting for an earlier request of yours to finish; wait for its answer before sending more`);
+      return;
     }
+    const decoded = decodeFrame(utf8.decode(data));
+    if (held === null) {
+      this.run(session, decoded);
+      return;
+    }
+    held.push(decoded);
+    if (this.heldHooks && typeof decoded !== 'string') this.hooks.notify('held', session, decoded);
   }
 
   /** Hold this session's frames until `pending` settles, then handle the held ones in order. */

@@ -81,8 +81,8 @@ export interface InboundMsg {
 /** A validated client frame of any type, as the `frame` hook sees it. */
 export type InboundFrame = Readonly<Record<string, unknown>> & { readonly type: string };
 
-/** A client frame as the `held` hook sees it: decoded, not yet validated (any field may be of any type). */
-export type HeldFrame = Readonly<Record<string, unknown>> & { readonly type: string };
+/** A client frame as the `held` hook sees it: the same shape, decoded but not yet validated (any field may be of any type). */
+export type HeldFrame = InboundFrame;
 
 /** The HTTP request of a WebSocket upgrade, before any session exists. */
 export interface UpgradeRequest {

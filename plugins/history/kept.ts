@@ -91,11 +91,7 @@ export class KeptHistory {
 
   /** Drop a channel's entries kept before `cutoff` (ms). */
   dropOlderThan(channel: string, cutoff: number): void {
-    const ring = this.channels.get(channel);
-    // The last eviction deletes the ring: `ring` is then re-read as undefined.
-    for (let ring = this.channels.get(channel); ring !== undefined && ring.entries[ring.head]!.at < cutoff; ring = this.channels.get(channel)) {
-      this.evict(ring.entries[ring.head]!);
-    }
+    for (let first = this.first(channel); first !== undefined && first.at < cutoff; first = this.first(channel)) this.evict(first);
   }
 
   /** Bytes kept for one channel. */
