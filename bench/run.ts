@@ -158,18 +158,22 @@ async function main(): Promise<void> {
     // in the same state (a relay that has served the fan-outs has a fuller history and a larger
     // heap than one that has not), whatever ran before it.
     const used = new Set<number>();
+    /** Stop the relay in slot `i` (if it still runs) and start its like there. */
+    const replace = async (i: number): Promise<RunningTarget> => {
+      const old = running[i];
+      await old.stop();
+      live.delete(old);
+      const fresh = await startTarget(old.def);
+      live.add(fresh);
+      return (running[i] = fresh);
+    };
     const ctx: Ctx = { pool, quick, measureMs: quick ? 500 : 4000, warmMs: quick ? 200 : 1500, rep, nextRun: () => runSeq++, log };
     for (const s of active) {
       const slots = running.map((t, i) => ({ i, t })).filter(({ t }) => s.appliesTo(t.def.id) && measuredIn(t.def, s.id));
       for (const slot of slots) {
-        if (!used.has(slot.i)) continue;
-        await slot.t.stop();
-        live.delete(slot.t);
-        slot.t = await startTarget(slot.t.def);
-        live.add(slot.t);
-        running[slot.i] = slot.t;
+        if (used.has(slot.i)) slot.t = await replace(slot.i);
+        used.add(slot.i);
       }
-      for (const slot of slots) used.add(slot.i);
       // One phase or none: A then B then C. Several: prepare all, then each phase on A, B, C.
       const groups = s.variants.length > 1 ? [slots] : slots.map((slot) => [slot]);
       for (const group of groups) {
@@ -207,10 +211,7 @@ async function main(): Promise<void> {
           await prepared.get(i)?.teardown().catch((err: Error) => log(`teardown ${t.def.id}: ${err.message}`));
           if (!t.alive()) {
             (warnings[t.def.id] ??= []).push(`rep ${rep}: died during ${s.id}; stderr: ${t.stderrTail.slice(-5).join(' | ')}`);
-            live.delete(t);
-            const fresh = await startTarget(t.def);
-            live.add(fresh);
-            running[i] = fresh;
+            await replace(i);
           }
         }
       }

@@ -207,15 +207,9 @@ function onMsg(a: Agent, m: Frame, now: number): void {
       a.next.clear();
       a.recv0 = 0;
     }
-    const sender = Number(p[2]);
-    const seq = Number(p[3]);
-    if (seq !== (a.next.get(sender) ?? 0)) run.orderErrors++;
-    a.next.set(sender, seq + 1);
-    if (sender === 0) a.recv0++;
-    run.received++;
+    delivered(a, Number(p[2]), Number(p[3]), now);
     if (a.onEcho !== null && kind === 'S') a.onEcho();
     if (kind === 'B') run.hist.record((now - Number(p[4])) / 1000);
-    run.lastRecvNs = now;
   } else if (kind === 'P') {
     if (m.from === a.id) {
       run.echoes++;
@@ -241,6 +235,15 @@ function onMsg(a: Agent, m: Frame, now: number): void {
   } else {
     run.stray++;
   }
+}
+
+/** One channel delivery to `a` (a `ws` frame, or a timed raw one): per-sender order and the counts. */
+function delivered(a: Agent, sender: number, seq: number, now: number): void {
+  if (seq !== (a.next.get(sender) ?? 0)) run.orderErrors++;
+  a.next.set(sender, seq + 1);
+  if (sender === 0) a.recv0++;
+  run.received++;
+  if (now > run.lastRecvNs) run.lastRecvNs = now;
 }
 
 function openAgent(url: string, spec: AgentSpec): Promise<Agent> {
@@ -601,12 +604,8 @@ function arm(runId: number, flow: string[] | undefined, count: boolean, timed: b
             run.stray++;
             return;
           }
-          if (seq !== (a.next.get(sender) ?? 0)) run.orderErrors++;
-          a.next.set(sender, seq + 1);
-          if (sender === 0) a.recv0++;
-          run.received++;
+          delivered(a, sender, seq, recvNs);
           run.hist.record((recvNs - sentNs) / 1000);
-          if (recvNs > run.lastRecvNs) run.lastRecvNs = recvNs;
         }
       : null;
   }

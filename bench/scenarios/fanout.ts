@@ -91,19 +91,20 @@ async function prepareFanout(ctx: Ctx, target: RunningTarget, o: FanoutOptions):
     const max = offered === 0;
     const raw = o.raw === true;
     // Raw receivers read sequence and send time at fixed loads; at max they only count.
-    const timed = !raw || !max;
+    const rawTimed = raw && !max;
+    const timed = !raw || rawTimed;
     const run = ctx.nextRun();
     // Flow control at max: the publisher stays at most `window` messages ahead of the slowest
     // member (25k frames in flight at most), so no relay buffer nears the 1 MiB slow-consumer limit.
     const window = Math.max(10, Math.min(250, Math.round(25_000 / o.subscribers)));
     if (max) creditAtMax(hosting, pubWorker, run, window);
-    await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined, count: raw, timed: raw && timed });
+    await ctx.pool.all({ op: 'arm', run, flow: max ? prefixes : undefined, count: raw, timed: rawTimed });
     const ratePerSender = max ? 0 : offered / members;
     const maxPerSender = max ? 10_000_000 : Math.max(2, Math.round((ratePerSender * durationMs) / 1000));
     const w0 = startWindow(ctx, target);
     const pub = await pubWorker.request<PublishReply>({
       op: 'publish', run, kind: 'B', senders: [{ key: pubKey, to: channel, idx: 0 }],
-      ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window, tickMs, timed: raw && timed,
+      ratePerSender, maxPerSender, durationMs, size: CONTENT_CHARS, window, tickMs, timed: rawTimed,
     });
     const expected = pub.total * members;
     await waitFor(workers, (c) => c.received >= expected);
